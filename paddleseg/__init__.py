@@ -1,9 +1,15 @@
 """A PaddleSeg-compatible semantic-segmentation framework whose flagship is CCNet.
 
 Importing the package registers the built-in models, datasets and transforms,
-so that configs can name them.
+so that configs can name them. It first sets ``OMP_NUM_THREADS`` to the usable
+cores unless the user set it (Paddle otherwise computes on one CPU thread).
 """
 
-from . import models, datasets, transforms  # noqa: F401  (registration)
+from .utils import runtime as _runtime
+
+_runtime.default_cpu_threads()
+_runtime.quiet_known_warnings()
+
+from . import models, datasets, transforms  # noqa: E402,F401  (registration)
 
 __version__ = '0.1.0'
