@@ -1,0 +1,140 @@
+"""Training data order that can be checkpointed and resumed exactly.
+
+Two pieces make a resumed run see the same batches, with the same random
+augmentations, as an uninterrupted one, whatever ``num_workers`` is:
+
+* :class:`ResumableBatchSampler` draws each epoch's order from
+  ``(seed, epoch)`` alone, shards it across ranks, and can start at any
+  ``(epoch, batch)`` position;
+* :class:`SeededDataset` reseeds Python's and NumPy's global RNGs from
+  ``(seed, epoch, position)`` before each sample's transforms run, so random
+  crops and flips depend on the sample's place in the schedule, not on which
+  worker process loaded it or on how many samples came before a restart.
+"""
+
+import random
+
+import numpy as np
+import paddle
+
+__all__ = ['ResumableBatchSampler', 'SeededDataset', 'collate_batch',
+           'build_train_loader']
+
+
+class ResumableBatchSampler(paddle.io.Sampler):
+    """Infinite sampler of index batches with a resumable position.
+
+    Args:
+        num_samples (int): Dataset length.
+        batch_size (int): Samples per batch on this rank.
+        seed (int): Base seed of the shuffling.
+        shuffle (bool): Shuffle each epoch.
+        rank (int): This process's rank.
+        world_size (int): Number of processes; each epoch's order is cut into
+            ``world_size`` interleaved shards.
+        drop_last (bool): Drop the incomplete last batch of an epoch.
+
+    Yields lists of ``(index, sample_seed)`` pairs.
+    """
+
+    def __init__(self, num_samples, batch_size, seed=0, shuffle=True, rank=0,
+                 world_size=1, drop_last=True):
+        super().__init__()
+        self.num_samples = num_samples
+        self.batch_size = batch_size
+        self.seed = seed
+        self.shuffle = shuffle
+        self.rank = rank
+        self.world_size = world_size
+        self.drop_last = drop_last
+        self.start_batch = 0
+
+    def batches_per_epoch(self):
+        per_rank = self.num_samples // self.world_size
+        if self.drop_last:
+            return per_rank // self.batch_size
+        return -(-per_rank // self.batch_size)
+
+    def set_position(self, batches_consumed):
+        """Start at the batch that follows ``batches_consumed`` batches.
+
+        The position is counted by the consumer (the trainer), not by this
+        sampler, because a DataLoader with workers draws batches ahead.
+        """
+        self.start_batch = int(batches_consumed)
+
+    def _epoch_order(self, epoch):
+        if self.shuffle:
+            rng = np.random.default_rng([self.seed, epoch])
+            order = rng.permutation(self.num_samples)
+        else:
+            order = np.arange(self.num_samples)
+        usable = (self.num_samples // self.world_size) * self.world_size
+        return order[:usable][self.rank::self.world_size]
+
+    def __iter__(self):
+        if self.batches_per_epoch() == 0:
+            raise ValueError(
+                'The training set has {} samples, fewer than batch_size {} x {} '
+                'processes; lower batch_size or add data.'.format(
+                    self.num_samples, self.batch_size, self.world_size))
+        epoch, start = divmod(self.start_batch, self.batches_per_epoch())
+        while True:
+            order = self._epoch_order(epoch)
+            for b in range(start, self.batches_per_epoch()):
+                idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+                base = (epoch * self.num_samples +
+                        b * self.batch_size * self.world_size)
+                yield [(int(i), self._sample_seed(base + k))
+                       for k, i in enumerate(idx)]
+            epoch, start = epoch + 1, 0
+
+    def _sample_seed(self, position):
+        seq = np.random.SeedSequence([self.seed, self.rank, position])
+        return int(seq.generate_state(1)[0])
+
+    def __len__(self):
+        return 2**62  # infinite; len() is required by paddle's DataLoader
+
+
+class SeededDataset(paddle.io.Dataset):
+    """Wraps a dataset so that item ``(index, seed)`` reseeds the RNGs first."""
+
+    def __init__(self, dataset):
+        super().__init__()
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, item):
+        index, seed = item
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        return self.dataset[index]
+
+
+def collate_batch(samples):
+    """Stack ``img`` and ``label``; keep the other fields as lists."""
+    out = {
+        'img': np.stack([s['img'] for s in samples]).astype('float32'),
+    }
+    if 'label' in samples[0]:
+        out['label'] = np.stack([s['label'] for s in samples]).astype('int64')
+    for key in ('img_path', 'label_path'):
+        if key in samples[0]:
+            out[key] = [s[key] for s in samples]
+    return out
+
+
+def build_train_loader(dataset, batch_size, seed, num_workers=0, rank=0,
+                       world_size=1):
+    """A DataLoader over ``dataset`` with a :class:`ResumableBatchSampler`."""
+    sampler = ResumableBatchSampler(len(dataset), batch_size, seed=seed,
+                                    shuffle=True, rank=rank,
+                                    world_size=world_size)
+    loader = paddle.io.DataLoader(
+        SeededDataset(dataset), batch_sampler=sampler, num_workers=num_workers,
+        collate_fn=collate_batch, return_list=True,
+        persistent_workers=num_workers > 0)
+    return loader, sampler

@@ -1,0 +1,86 @@
+"""Shared pieces of the root scripts: common flags and the error boundary.
+
+:func:`run` calls a script's ``main``; a :class:`SegError` (bad config, data,
+checkpoint or CLI input) becomes one line on stderr and exit code 2, with the
+traceback only under ``--debug``. Ctrl-C exits with 130.
+"""
+
+import argparse
+import sys
+
+from .errors import SegError
+
+__all__ = ['add_common_args', 'add_inference_args', 'inference_kwargs', 'run',
+           'parse_size']
+
+
+def add_common_args(parser, config_required=True):
+    parser.add_argument('--config', required=config_required,
+                        help='The YAML config file.')
+    parser.add_argument('--opts', nargs='+', default=[], metavar='KEY=VALUE',
+                        help='Config overrides, e.g. model.backbone.'
+                        'output_stride=16 train_dataset.dataset_root=data/x.')
+    parser.add_argument('--device', choices=['cpu', 'gpu'], default=None,
+                        help='Default: gpu when Paddle has CUDA, else cpu.')
+    parser.add_argument('--debug', action='store_true',
+                        help='Show full tracebacks for errors.')
+
+
+def add_inference_args(parser):
+    """Test-time augmentation and sliding-window flags of val/predict."""
+    parser.add_argument('--aug_eval', '--aug_pred', dest='aug_eval',
+                        action='store_true', default=None,
+                        help='Multi-scale and/or flip augmentation.')
+    parser.add_argument('--scales', nargs='+', type=float, default=None,
+                        help='Scales for augmentation (default 1.0).')
+    parser.add_argument('--flip_horizontal', action='store_true', default=None)
+    parser.add_argument('--flip_vertical', action='store_true', default=None)
+    parser.add_argument('--is_slide', action='store_true', default=None,
+                        help='Sliding-window inference (bounds memory).')
+    parser.add_argument('--crop_size', nargs=2, type=int, default=None,
+                        metavar=('W', 'H'), help='Sliding-window size.')
+    parser.add_argument('--stride', nargs=2, type=int, default=None,
+                        metavar=('W', 'H'), help='Sliding-window stride.')
+
+
+def inference_kwargs(args, test_config):
+    """Merge CLI flags over the config's ``test_config`` (CLI wins)."""
+    kw = dict(test_config or {})
+    for key in ('aug_eval', 'scales', 'flip_horizontal', 'flip_vertical',
+                'is_slide', 'crop_size', 'stride'):
+        value = getattr(args, key, None)
+        if value is not None:
+            kw[key] = value
+    kw.pop('auc_roc', None)
+    if kw.get('is_slide') and (not kw.get('crop_size') or not kw.get('stride')):
+        raise SegError('Sliding-window inference needs --crop_size W H and '
+                       '--stride W H (or test_config.crop_size/stride).')
+    if isinstance(kw.get('scales'), list) and len(kw['scales']) == 1:
+        kw['scales'] = kw['scales'][0]
+    return kw
+
+
+def parse_size(text, name):
+    """``'512,512'`` or ``'512'`` -> ``(512, 512)``."""
+    try:
+        parts = [int(p) for p in str(text).replace('x', ',').split(',')]
+    except ValueError:
+        raise SegError('{} must be W,H integers, got {!r}.'.format(name, text))
+    return tuple(parts * 2 if len(parts) == 1 else parts)
+
+
+def run(main, argv=None):
+    """Run ``main(args)`` behind the user-error boundary; exits the process."""
+    debug = '--debug' in (sys.argv if argv is None else argv)
+    try:
+        main()
+    except SegError as e:
+        if debug:
+            raise
+        print('Error: {}'.format(e), file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print('Interrupted.', file=sys.stderr)
+        sys.exit(130)
+    sys.exit(0)
+
