@@ -130,6 +130,25 @@ class SegBuilder:
             return None
         return build_component(cfg, key, manager.DATASETS)
 
+    @functools.cached_property
+    def val_transforms(self):
+        """The validation transforms in a ``Compose``, built without the
+        dataset (predicting needs no dataset on disk)."""
+        from paddleseg.transforms import Compose
+        cfg = self.dic.get('val_dataset') or {}
+        items = cfg.get('transforms') or [{'type': 'Normalize'}]
+        return Compose([
+            build_component(t, 'val_dataset.transforms[{}]'.format(i),
+                            manager.TRANSFORMS) for i, t in enumerate(items)
+        ])
+
+    @property
+    def palette(self):
+        """The validation dataset class's ``PALETTE`` (None if it has none)."""
+        cfg = self.dic.get('val_dataset') or {}
+        return getattr(find_component(cfg.get('type'), manager.DATASETS),
+                       'PALETTE', None)
+
     def _dataset_attr(self, attr, class_attr):
         from .config_checker import dataset_attr
         for key in ('train_dataset', 'val_dataset'):

@@ -1,0 +1,27 @@
+# Set-up and the two entry points of the README.
+#   make demo   installs into .venv, makes the demo data, trains, evaluates, predicts
+#   make test   installs into .venv (with pytest) and runs the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_CONFIG ?= configs/quick_start/fcn_resnet18_demo.yml
+DEMO_OUT ?= output/demo
+
+.PHONY: install demo test clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -e .
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	$(BIN)/python tools/run_demo.py --config $(DEMO_CONFIG) --save_dir $(DEMO_OUT)
+
+test: install
+	$(BIN)/python -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) output

@@ -1,0 +1,49 @@
+"""Predict label maps for images and save palette PNGs and overlays.
+
+    python predict.py --config configs/quick_start/fcn_resnet18_demo.yml \\
+        --model_path output/best_model/model.pdparams \\
+        --image_path data/demo/leftImg8bit/val --save_dir output/result
+"""
+
+import argparse
+
+from paddleseg.utils import cli
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    cli.add_common_args(p)
+    p.add_argument('--model_path', required=True,
+                   help='model.pdparams (or a folder holding it).')
+    p.add_argument('--image_path', required=True,
+                   help='An image, a folder of images, or a .txt list.')
+    p.add_argument('--save_dir', default='output/result')
+    p.add_argument('--custom_color', nargs='+', type=int, default=None,
+                   help='Palette as r g b r g b ... (one triple per class).')
+    cli.add_inference_args(p)
+    return p.parse_args()
+
+
+def main():
+    args = parse_args()
+    from paddleseg.cvlibs import Config, SegBuilder
+    from paddleseg.core.predict import get_image_list, predict
+    from paddleseg.utils import env
+    from paddleseg.utils.checkpoint import load_entire_model
+
+    cfg = Config(args.config, opts=args.opts)
+    env.set_device(args.device)
+    env.init_distributed()
+    builder = SegBuilder(cfg)
+    model = builder.model
+    load_entire_model(model, args.model_path)
+    image_list, image_dir = get_image_list(args.image_path)
+    kw = cli.inference_kwargs(args, cfg.test_config)
+    kw['aug_pred'] = kw.pop('aug_eval', False)
+    predict(model, builder.val_transforms, image_list, image_dir=image_dir,
+            save_dir=args.save_dir, custom_color=args.custom_color,
+            palette=builder.palette, **kw)
+
+
+if __name__ == '__main__':
+    cli.run(main)

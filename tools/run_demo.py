@@ -1,0 +1,56 @@
+"""The README's main job: demo data, then train, evaluate and predict.
+
+Runs the same command lines a user would type (``train.py``, ``val.py``,
+``predict.py``) one after another and stops at the first failure.
+
+    python tools/run_demo.py --config configs/quick_start/fcn_resnet18_demo.yml
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+def run(cmd):
+    print('\n$ ' + ' '.join(cmd), flush=True)
+    start = time.time()
+    code = subprocess.call(cmd, cwd=ROOT)
+    if code != 0:
+        sys.exit('Step failed with exit code {}: {}'.format(code, ' '.join(cmd)))
+    return time.time() - start
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--config',
+                   default='configs/quick_start/fcn_resnet18_demo.yml')
+    p.add_argument('--save_dir', default='output/demo')
+    p.add_argument('--data_dir', default='data/demo')
+    args = p.parse_args()
+    py = sys.executable
+    if not os.path.isdir(os.path.join(ROOT, args.data_dir, 'leftImg8bit')):
+        run([py, 'tools/make_demo_data.py', '--out', args.data_dir])
+    best = os.path.join(args.save_dir, 'best_model', 'model.pdparams')
+    result = os.path.join(args.save_dir, 'result')
+    t_train = run([py, 'train.py', '--config', args.config, '--do_eval',
+                   '--save_dir', args.save_dir, '--save_interval', '200',
+                   '--log_iters', '50'])
+    run([py, 'val.py', '--config', args.config, '--model_path', best,
+         '--save_dir', args.save_dir])
+    run([py, 'predict.py', '--config', args.config, '--model_path', best,
+         '--image_path', os.path.join(args.data_dir, 'leftImg8bit', 'val'),
+         '--save_dir', result])
+    print('\nDone. Training took {:.0f} s. Metrics: {}; colour label maps: {}; '
+          'overlays: {}.'.format(
+              t_train, os.path.join(args.save_dir, 'metrics.json'),
+              os.path.join(result, 'pseudo_color_prediction'),
+              os.path.join(result, 'added_prediction')))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,46 @@
+"""Evaluate a trained model on the config's validation set.
+
+    python val.py --config configs/quick_start/fcn_resnet18_demo.yml \\
+        --model_path output/best_model/model.pdparams
+"""
+
+import argparse
+
+from paddleseg.utils import cli
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    cli.add_common_args(p)
+    p.add_argument('--model_path', required=True,
+                   help='model.pdparams (or a folder holding it).')
+    p.add_argument('--num_workers', type=int, default=0)
+    p.add_argument('--save_dir', default=None,
+                   help='Also write the metrics to SAVE_DIR/metrics.json.')
+    cli.add_inference_args(p)
+    return p.parse_args()
+
+
+def main():
+    args = parse_args()
+    from paddleseg.cvlibs import Config, SegBuilder
+    from paddleseg.core.val import evaluate
+    from paddleseg.utils import env
+    from paddleseg.utils.checkpoint import load_entire_model
+
+    cfg = Config(args.config, opts=args.opts)
+    env.set_device(args.device)
+    env.init_distributed()
+    builder = SegBuilder(cfg)
+    if builder.val_dataset is None:
+        raise cli.SegError('{} has no val_dataset; add one to evaluate.'.format(
+            args.config))
+    model = builder.model
+    load_entire_model(model, args.model_path)
+    evaluate(model, builder.val_dataset, num_workers=args.num_workers,
+             save_dir=args.save_dir,
+             **cli.inference_kwargs(args, cfg.test_config))
+
+
+if __name__ == '__main__':
+    cli.run(main)
