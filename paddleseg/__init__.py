@@ -1,14 +1,14 @@
 """A PaddleSeg-compatible semantic-segmentation framework whose flagship is CCNet.
 
 Importing the package registers the built-in models, datasets and transforms,
-so that configs can name them. It first sets ``OMP_NUM_THREADS`` to the usable
-cores unless the user set it (Paddle otherwise computes on one CPU thread).
+so that configs can name them. It first sets Paddle's CPU threads to the usable
+cores unless the user set ``OMP_NUM_THREADS`` (Paddle otherwise computes on one
+CPU thread).
 """
 
 from .utils import runtime as _runtime
 
 _runtime.default_cpu_threads()
-_runtime.quiet_known_warnings()
 
 from . import models, datasets, transforms  # noqa: E402,F401  (registration)
 

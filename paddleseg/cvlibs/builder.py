@@ -149,10 +149,10 @@ class SegBuilder:
         return getattr(find_component(cfg.get('type'), manager.DATASETS),
                        'PALETTE', None)
 
-    def _dataset_attr(self, attr, class_attr):
+    def _dataset_attr(self, attr, class_attr, default=None):
         from .config_checker import dataset_attr
         for key in ('train_dataset', 'val_dataset'):
-            value = dataset_attr(self.dic.get(key), attr, class_attr)
+            value = dataset_attr(self.dic.get(key), attr, class_attr, default)
             if value is not None:
                 return value
         return None
@@ -175,7 +175,7 @@ class SegBuilder:
             raise ConfigError('{} has no `loss` section; add e.g. `loss: {{'
                               'types: [{{type: CrossEntropyLoss}}], coef: [1]}}`.'
                               .format(self.config.path))
-        ignore_index = self._dataset_attr('ignore_index', 'IGNORE_INDEX')
+        ignore_index = self._dataset_attr('ignore_index', 'IGNORE_INDEX', 255)
         types = [
             build_component(item, 'loss.types[{}]'.format(i), manager.LOSSES,
                             defaults={'ignore_index': ignore_index})

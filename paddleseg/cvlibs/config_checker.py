@@ -216,13 +216,17 @@ def rule(name):
 
 
 def dataset_attr(dataset_cfg, key, class_attr, default=None):
-    """A dataset's ``num_classes``/``ignore_index``: from its config or class."""
+    """A dataset's ``num_classes``/``ignore_index``: from its config or class.
+
+    ``default`` applies when a dataset is configured but names no value.
+    """
     if not isinstance(dataset_cfg, dict):
-        return default
+        return None
     if key in dataset_cfg:
         return dataset_cfg[key]
     cls = find_component(dataset_cfg.get('type'), manager.DATASETS)
-    return getattr(cls, class_attr, default)
+    value = getattr(cls, class_attr, None)
+    return default if value is None else value
 
 
 @rule('loss_types_match_coef')
@@ -262,7 +266,7 @@ def _num_classes_consistent(dic):
 @rule('ignore_index_consistent')
 def _ignore_index_consistent(dic):
     dataset_ignore = dataset_attr(dic.get('train_dataset'), 'ignore_index',
-                                  'IGNORE_INDEX')
+                                  'IGNORE_INDEX', default=255)
     if dataset_ignore is None:
         return None
     for i, item in enumerate(dic.get('loss', {}).get('types', [])):

@@ -1,14 +1,17 @@
 """Process-level set-up that must happen before Paddle computes anything.
 
 * CPU threads: Paddle 3.3 computes eager-mode CPU kernels on one thread unless
-  ``OMP_NUM_THREADS`` is set (two threads are 1.5-1.9x faster on a 2-core
-  machine, measured). :func:`default_cpu_threads` sets it to the cores this
-  process may use, divided among the processes of a distributed launch on this
-  machine, and never overrides a value the user set.
+  told otherwise (two threads are 1.5-1.9x faster on a 2-core machine,
+  measured). :func:`default_cpu_threads` uses the cores this process may use,
+  divided among the processes of a distributed launch on this machine, and
+  never overrides an ``OMP_NUM_THREADS`` the user set. It sets the count after
+  importing Paddle, whose import otherwise prints a two-line warning whenever
+  ``OMP_NUM_THREADS`` is above 1 (and resets an unset variable to 1).
 * Warnings that would flood every run (Paddle's "No ccache found" on import).
 """
 
 import os
+import sys
 import warnings
 
 
@@ -29,11 +32,21 @@ def local_process_count():
 
 
 def default_cpu_threads():
-    """Set ``OMP_NUM_THREADS`` unless the user did; return the value in force."""
-    if 'OMP_NUM_THREADS' not in os.environ:
-        threads = max(1, _usable_cores() // local_process_count())
-        os.environ['OMP_NUM_THREADS'] = str(threads)
-    return os.environ['OMP_NUM_THREADS']
+    """Use every usable core unless the user chose; return the count in force.
+
+    A value of 1 found after Paddle was imported by someone else is Paddle's
+    own default (its import writes it), not the user's choice.
+    """
+    user_value = os.environ.get('OMP_NUM_THREADS')
+    paddle_default = 'paddle' in sys.modules and user_value == '1'
+    quiet_known_warnings()
+    import paddle
+    if user_value is not None and not paddle_default:
+        return int(user_value) if user_value.isdigit() else user_value
+    threads = max(1, _usable_cores() // local_process_count())
+    os.environ['OMP_NUM_THREADS'] = str(threads)
+    paddle.base.core.set_num_threads(threads)
+    return threads
 
 
 def quiet_known_warnings():
