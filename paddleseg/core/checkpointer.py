@@ -83,7 +83,11 @@ def save_checkpoint(save_dir, name, model, optimizer, state):
         atomic_save(optimizer.state_dict(),
                     os.path.join(staging, 'model.pdopt'))
     if state is not None:
-        state = dict(state, rng=rng_state())
+        # Optimizer entries are keyed by Paddle's generated parameter names
+        # (conv2d_4.w_0_velocity_0), which differ in a process that built
+        # other layers first; record them to map entries back on resume.
+        names = {k: p.name for k, p in model.named_parameters()}
+        state = dict(state, rng=rng_state(), param_names=names)
         atomic_save(state, os.path.join(staging, STATE_FILE), use_paddle=False)
     # Swap the complete folder in: the old one is moved aside first and only
     # deleted once the new one is in place.
@@ -134,9 +138,33 @@ def load_checkpoint(ckpt_dir, model, optimizer):
             raise CheckpointError('Cannot read {} ({}); the file is damaged. '
                                   'Resume from an earlier checkpoint.'.format(
                                       path, e)) from e
+        if target is optimizer and 'param_names' in state:
+            weights = _rename_optimizer_state(weights, state['param_names'],
+                                              model)
         target.set_state_dict(weights)
     set_rng_state(state['rng'])
     return state
+
+
+def _rename_optimizer_state(opt_state, saved_names, model):
+    """Map optimizer entries from saved to current parameter names."""
+    current = {k: p.name for k, p in model.named_parameters()}
+    rename = {old: current[k] for k, old in saved_names.items() if k in current}
+    # Longest names first, so 'w_1' never claims an entry of 'w_10'.
+    olds = sorted(rename, key=len, reverse=True)
+
+    def new_key(key):
+        for old in olds:
+            if key == old or key.startswith(old + '_'):
+                return rename[old] + key[len(old):]
+        return key
+
+    out = {}
+    for key, value in opt_state.items():
+        if isinstance(value, dict) and key == 'master_weights':
+            value = {new_key(k): v for k, v in value.items()}
+        out[new_key(key)] = value
+    return out
 
 
 def _iteration_of(ckpt_dir):

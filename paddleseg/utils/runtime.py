@@ -52,3 +52,6 @@ def default_cpu_threads():
 def quiet_known_warnings():
     """Silence warnings that say nothing about the user's run."""
     warnings.filterwarnings('ignore', message='No ccache found')
+    # BatchNorm in training mode says this on every call.
+    warnings.filterwarnings('ignore', message='When training, we now always '
+                            'track global mean and variance')
