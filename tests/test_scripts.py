@@ -1,0 +1,168 @@
+"""End to end through the root scripts, as a user runs them: train -> val ->
+predict on tiny demo data, bad input, SIGKILL + resume, a 2-process launch."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+CONFIG = """
+batch_size: 2
+iters: {iters}
+train_dataset:
+  type: Cityscapes
+  dataset_root: {data}
+  transforms:
+    - type: RandomPaddingCrop
+      crop_size: [64, 32]
+    - type: RandomHorizontalFlip
+    - type: Normalize
+  mode: train
+val_dataset:
+  type: Cityscapes
+  dataset_root: {data}
+  transforms:
+    - type: Normalize
+  mode: val
+model:
+  type: FCN
+  backbone:
+    type: ResNet18_vd
+    output_stride: 32
+  backbone_indices: [-1]
+optimizer:
+  type: SGD
+  momentum: 0.9
+lr_scheduler:
+  type: PolynomialDecay
+  learning_rate: 0.01
+loss:
+  types:
+    - type: CrossEntropyLoss
+  coef: [1]
+"""
+
+
+@pytest.fixture(scope='module')
+def demo(tmp_path_factory):
+    sys.path.insert(0, os.path.join(ROOT, 'tools'))
+    from make_demo_data import make_demo_data
+    base = tmp_path_factory.mktemp('e2e')
+    data = base / 'data'
+    make_demo_data(str(data), seed=0, num_train=6, num_val=2, width=64,
+                   height=32)
+    cfg = base / 'tiny.yml'
+    cfg.write_text(CONFIG.format(iters=4, data=data))
+    return base, str(cfg)
+
+
+def run(*args, env=None, check=True):
+    e = dict(os.environ, **(env or {}))
+    proc = subprocess.run([sys.executable] + list(args), cwd=ROOT, env=e,
+                          capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError('{} failed ({}):\n{}\n{}'.format(
+            args, proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
+    return proc
+
+
+def test_train_val_predict(demo):
+    base, cfg = demo
+    out = base / 'out'
+    run('train.py', '--config', cfg, '--do_eval', '--save_interval', '2',
+        '--save_dir', str(out), '--use_vdl')
+    for name in ('iter_2', 'iter_4', 'best_model'):
+        assert (out / name / 'model.pdparams').is_file()
+    assert (out / 'iter_4' / 'model.pdopt').is_file()
+    assert (out / 'config.yml').is_file() and (out / 'env.json').is_file()
+    assert any((out / 'vdl').iterdir())
+    proc = run('val.py', '--config', cfg, '--model_path',
+               str(out / 'iter_4' / 'model.pdparams'), '--save_dir', str(out))
+    last = proc.stdout.strip().splitlines()[-1]
+    assert re.search(r'mIoU: \d\.\d{4} Acc: \d\.\d{4} Kappa: -?\d\.\d{4} '
+                     r'Dice: \d\.\d{4}', last), last
+    assert (out / 'metrics.json').is_file()
+    pred_dir = base / 'pred'
+    run('predict.py', '--config', cfg, '--model_path',
+        str(out / 'iter_4' / 'model.pdparams'), '--image_path',
+        str(base / 'data' / 'leftImg8bit' / 'val'), '--save_dir', str(pred_dir))
+    from PIL import Image
+    pngs = sorted((pred_dir / 'pseudo_color_prediction').rglob('*.png'))
+    assert len(pngs) == 2
+    im = Image.open(pngs[0])
+    assert im.mode == 'P' and im.size == (64, 32)
+    assert np.asarray(im).max() < 19
+    assert len(list((pred_dir / 'added_prediction').rglob('*.png'))) == 2
+
+
+@pytest.mark.parametrize('args, expected', [
+    (['train.py', '--config', 'nope.yml'], "Config file 'nope.yml' does not "
+     'exist'),
+    (['train.py', '--config', '{cfg}', '--opts', 'batch_sise=2'],
+     "Unknown key 'batch_sise'"),
+    (['train.py', '--config', '{cfg}', '--opts',
+      'train_dataset.dataset_root=/no/such/dir'], '/no/such/dir'),
+    (['val.py', '--config', '{cfg}', '--model_path', '/no/model.pdparams'],
+     '/no/model.pdparams'),
+    (['train.py', '--config', '{cfg}', '--resume_model', '/no/ckpt'],
+     '/no/ckpt'),
+])
+def test_bad_input_is_one_clear_line(demo, args, expected):
+    _, cfg = demo
+    proc = run(*[a.format(cfg=cfg) for a in args], check=False)
+    assert proc.returncode == 2
+    assert 'Traceback' not in proc.stderr
+    errors = [l for l in proc.stderr.splitlines() if l.startswith('Error: ')]
+    assert len(errors) == 1 and expected in errors[0], proc.stderr[-2000:]
+
+
+def _weights(path):
+    import paddle
+    return {k: v.numpy() for k, v in paddle.load(str(path)).items()}
+
+
+def test_sigkill_then_resume_matches_uninterrupted(demo):
+    base, _ = demo
+    cfg = base / 'resume.yml'
+    cfg.write_text(CONFIG.format(iters=30, data=base / 'data'))
+    ref, killed = base / 'ref', base / 'killed'
+    common = ['train.py', '--config', str(cfg), '--save_interval', '3',
+              '--seed', '5', '--log_iters', '1']
+    run(*common, '--save_dir', str(ref))
+    proc = subprocess.Popen([sys.executable] + common +
+                            ['--save_dir', str(killed)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (killed / 'iter_3').is_dir() and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / 'iter_30').exists(), 'finished before the kill'
+    run(*common, '--save_dir', str(killed), '--resume_model', 'auto')
+    a = _weights(ref / 'iter_30' / 'model.pdparams')
+    b = _weights(killed / 'iter_30' / 'model.pdparams')
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_two_process_cpu_launch(demo):
+    base, cfg = demo
+    out = base / 'dist'
+    proc = run('-m', 'paddle.distributed.launch', '--nproc_per_node', '2',
+               '--log_dir', str(base / 'dist_log'), 'train.py', '--config',
+               cfg, '--iters', '2', '--save_interval', '2', '--do_eval',
+               '--save_dir', str(out), check=False)
+    logs = ''.join(p.read_text() for p in (base / 'dist_log').glob('work*'))
+    assert proc.returncode == 0, proc.stdout[-2000:] + logs[-4000:]
+    assert (out / 'iter_2' / 'model.pdparams').is_file()
+    import json
+    assert json.loads((out / 'env.json').read_text())['world_size'] == 2
