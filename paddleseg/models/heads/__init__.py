@@ -1,1 +1,1 @@
-
+from .fcn_head import FCNHead

@@ -1,1 +1,2 @@
-
+from .layer_libs import (ConvBN, ConvBNAct, ConvBNReLU, ConvBNLeakyReLU,
+                         AuxLayer, activation)

@@ -1,1 +1,3 @@
-
+from .cross_entropy_loss import CrossEntropyLoss
+from .ohem_cross_entropy_loss import OhemCrossEntropyLoss
+from .mixed_loss import MixedLoss
