@@ -114,6 +114,20 @@ class VisualDLHook(HookBase):
         self.writer.close()
 
 
+def _broadcast_buffers(model):
+    """Give every rank rank 0's buffers (BatchNorm running statistics).
+
+    Without SyncBatchNorm (CPU, or one GPU per process without conversion)
+    each process tracks its own statistics; rank 0's are the ones saved, so
+    all ranks evaluate with those.
+    """
+    import paddle.distributed as dist
+    if dist.get_world_size() < 2:
+        return
+    for buf in model.buffers():
+        dist.broadcast(buf, src=0)
+
+
 class EvalHook(HookBase):
     """Evaluates on the validation set every ``interval`` iterations.
 
@@ -131,6 +145,7 @@ class EvalHook(HookBase):
             return
         from .val import evaluate
         t = self.trainer
+        _broadcast_buffers(t.raw_model)
         metrics = evaluate(t.model, self.val_dataset, **self.eval_kwargs)
         t.metrics, t.metrics_iter = metrics, t.iter
         logger.info('[EVAL] iter %d: mIoU %.4f, Acc %.4f (best mIoU so far '

@@ -177,9 +177,9 @@ def _check_arguments(cfg, component, key, path):
             continue
         if isinstance(default, bool):
             expected = bool
-        elif isinstance(default, numbers.Integral):
-            expected = int
         elif isinstance(default, numbers.Real):
+            # An int default does not make the argument int-only (PaddleSeg's
+            # configs give e.g. RandomDistort.hue_range: 0.25).
             expected = float
         elif isinstance(default, str):
             expected = str
