@@ -1,1 +1,6 @@
+"""Datasets a config can name under ``train_dataset`` / ``val_dataset``."""
 
+from .dataset import Dataset
+from .cityscapes import Cityscapes
+
+__all__ = ['Dataset', 'Cityscapes']

@@ -1,0 +1,195 @@
+"""The generic dataset: PaddleSeg's file-list format.
+
+Each line of a file list is ``image_path label_path`` (relative to
+``dataset_root``, split by ``separator``); test lists may give only the image.
+Subclasses with their own layout (e.g. :class:`Cityscapes`) fill
+``file_list`` themselves and reuse the loading, checking and transforming.
+"""
+
+import numbers
+import os
+
+import numpy as np
+import paddle
+
+from paddleseg.cvlibs import manager
+from paddleseg.transforms import Compose, functional as F
+from paddleseg.utils.errors import DataError, SegError
+
+__all__ = ['Dataset']
+
+MODES = ('train', 'val', 'test')
+
+
+def _missing_root_message(dataset_root, name):
+    return ("{} dataset_root '{}' does not exist; set dataset_root to the "
+            'folder holding the data (or make demo data with `python '
+            'tools/make_demo_data.py --out {}`).'.format(name, dataset_root,
+                                                        dataset_root))
+
+
+@manager.DATASETS.add_component
+class Dataset(paddle.io.Dataset):
+    """A dataset described by a file list.
+
+    In ``train`` mode the label is transformed with the image. In ``val`` and
+    ``test`` mode it is not (``gt_fields`` is empty): it keeps the original
+    size, and evaluation maps predictions back with ``trans_info``.
+
+    Args:
+        mode (str): 'train', 'val' or 'test'.
+        dataset_root (str): Folder the file-list paths are relative to.
+        num_classes (int): Number of classes; label values must be in
+            ``[0, num_classes)`` or equal ``ignore_index``.
+        transforms (list): Built transforms, wrapped in a :class:`Compose`.
+        img_channels (int): Image channels (3 colour, 1 grayscale).
+        ignore_index (int): Label value that is not a class.
+        train_path (str): File list used in 'train' mode.
+        val_path (str): File list used in 'val' mode.
+        test_path (str): File list used in 'test' mode.
+        separator (str): Separator of the two paths on a line.
+        edge (bool): In 'train' mode also return ``edge``, 1 near class
+            boundaries (for models with an edge loss).
+
+    Raises:
+        ValueError: for a bad argument value.
+        DataError: for missing, empty or malformed data.
+    """
+
+    NUM_CLASSES = None
+    IGNORE_INDEX = None
+    CLASS_NAMES = None
+    PALETTE = None
+
+    def __init__(self, mode, dataset_root, num_classes, transforms,
+                 img_channels=3, ignore_index=255, train_path=None,
+                 val_path=None, test_path=None, separator=' ', edge=False):
+        self._setup(mode, dataset_root, num_classes, transforms, img_channels,
+                    ignore_index, edge)
+        list_path = {'train': train_path, 'val': val_path,
+                     'test': test_path}[mode]
+        if list_path is None:
+            raise ValueError("Dataset mode '{}' needs {}_path (the file list); "
+                             'set it.'.format(mode, mode))
+        self.file_list = self._read_file_list(list_path, separator)
+        self._check_files_exist(list_path)
+
+    def _setup(self, mode, dataset_root, num_classes, transforms, img_channels,
+               ignore_index, edge):
+        """Check and store the arguments every dataset has."""
+        if mode not in MODES:
+            raise ValueError('mode must be one of {}, got {!r}.'.format(
+                ', '.join(MODES), mode))
+        if (isinstance(num_classes, bool) or
+                not isinstance(num_classes, numbers.Integral) or
+                num_classes < 1):
+            raise ValueError('num_classes must be a positive integer, got '
+                             '{!r}.'.format(num_classes))
+        if not os.path.isdir(str(dataset_root)):
+            raise DataError(_missing_root_message(dataset_root,
+                                                  type(self).__name__))
+        if not isinstance(transforms, Compose):
+            transforms = Compose(transforms if transforms is not None else [],
+                                 img_channels=img_channels)
+        self.mode = mode
+        self.dataset_root = str(dataset_root)
+        self.num_classes = int(num_classes)
+        self.ignore_index = ignore_index
+        self.transforms = transforms
+        self.img_channels = img_channels
+        self.edge = bool(edge)
+        self.file_list = []
+
+    def _read_file_list(self, list_path, separator):
+        """``[(image_path, label_path or None), ...]`` from a file list."""
+        if not os.path.isfile(list_path):
+            raise DataError("The {} file list '{}' does not exist; set {}_path "
+                            'to a text file of `image label` lines.'.format(
+                                self.mode, list_path, self.mode))
+        file_list = []
+        with open(list_path, encoding='utf-8') as f:
+            for lineno, line in enumerate(f, 1):
+                items = line.strip().split(separator)
+                items = [i for i in items if i]
+                if not items:
+                    continue
+                if len(items) > 2 or (len(items) == 1 and self.mode != 'test'):
+                    raise DataError(
+                        "Line {} of file list '{}' is {!r}; each {} line must "
+                        "be `image{}label` (check `separator`).".format(
+                            lineno, list_path, line.strip(), self.mode,
+                            separator))
+                paths = [os.path.join(self.dataset_root, i) for i in items]
+                file_list.append((paths[0], paths[1] if len(paths) > 1 else
+                                  None))
+        if not file_list:
+            raise DataError("The {} file list '{}' lists no samples; add "
+                            '`image label` lines.'.format(self.mode, list_path))
+        return file_list
+
+    def _check_files_exist(self, source):
+        """Fail on the first listed file that is missing (and count the
+        rest), so a wrong path fails before training starts."""
+        missing = [p for pair in self.file_list for p in pair
+                   if p is not None and not os.path.isfile(p)]
+        if missing:
+            more = (' ({} more files are missing)'.format(len(missing) - 1)
+                    if len(missing) > 1 else '')
+            raise DataError("File '{}' listed in '{}' does not exist{}; fix "
+                            'the path or dataset_root.'.format(
+                                missing[0], source, more))
+
+    def __len__(self):
+        return len(self.file_list)
+
+    def read_label(self, path):
+        """The raw label map of ``path`` (subclasses convert ids here)."""
+        return F.read_label(path)
+
+    def __getitem__(self, idx):
+        img_path, label_path = self.file_list[idx]
+        data = {'img': self.transforms.read_image(img_path),
+                'img_path': img_path, 'label_path': label_path,
+                'trans_info': [], 'gt_fields': []}
+        if label_path is not None:
+            data['label'] = self.read_label(label_path)
+            self._check_label(data['label'], data['img'], img_path, label_path)
+            if self.mode == 'train':
+                data['gt_fields'].append('label')
+        try:
+            data = self.transforms(data)
+        except SegError:
+            raise
+        except ValueError as e:
+            raise DataError("Transforming image '{}' failed: {}".format(
+                img_path, e)) from e
+        if self.edge and self.mode == 'train' and 'label' in data:
+            data['edge'] = F.mask_to_binary_edge(data['label'], radius=2)
+        return data
+
+    def _check_label(self, label, img, img_path, label_path):
+        """Shape and value checks on the raw label (one max/min pass in the
+        common case)."""
+        if label.ndim != 2:
+            raise DataError(
+                "Label '{}' has shape {}; labels must be single-channel images "
+                'of class ids (PNG mode L or P).'.format(label_path,
+                                                         label.shape))
+        if label.shape != img.shape[:2]:
+            raise DataError(
+                "Label '{}' is {}x{} (HxW) but its image '{}' is {}x{}; they "
+                'must have the same size.'.format(label_path, *label.shape,
+                                                  img_path, *img.shape[:2]))
+        if label.size == 0 or (label.max() < self.num_classes and
+                               label.min() >= 0):
+            return
+        bad = (label < 0) | (label >= self.num_classes)
+        if self.ignore_index is not None:
+            bad &= label != self.ignore_index
+        if bad.any():
+            values = np.unique(label[bad])
+            raise DataError(
+                "Label '{}' holds values {} outside [0, {}) that are not the "
+                'ignore index {}; fix the label or set num_classes / '
+                'ignore_index.'.format(label_path, values[:10].tolist(),
+                                       self.num_classes, self.ignore_index))
