@@ -233,14 +233,14 @@ def _objects(c, horizon, road_x):
                                                   else right))
         size = c.h * (0.25 + 0.9 * (y - horizon) / depth)
         items.append((y, lambda x=x, y=y, s=size: _tree(c, x, y, s)))
-    for _ in range(c.rng.integers(0, 4)):
-        y = horizon + depth * c.rng.uniform(0.1, 0.95)
+    for _ in range(c.rng.integers(1, 5)):  # people: close enough to learn
+        y = horizon + depth * c.rng.uniform(0.25, 0.95)
         left, right = road_x(y)
         side = c.rng.random()
         x = (c.rng.uniform(0, max(left, 1)) if side < 0.4 else
              c.rng.uniform(min(right, c.w - 1), c.w) if side < 0.8 else
              c.rng.uniform(left, right))
-        height = c.h * 0.55 * (y - horizon) / depth + 3 * c.unit
+        height = c.h * 0.7 * (y - horizon) / depth + 6 * c.unit
         items.append((y, lambda x=x, y=y, s=height: _person(c, x, y, s)))
     for _ in range(c.rng.integers(1, 4)):
         y = horizon + depth * c.rng.uniform(0.12, 0.95)
