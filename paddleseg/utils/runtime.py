@@ -31,14 +31,34 @@ def local_process_count():
     return 1
 
 
+def _launch_environment_value(name):
+    """``name`` in the environment the process started with (Linux), else
+    ``False`` when that cannot be read."""
+    try:
+        with open('/proc/self/environ', 'rb') as f:
+            entries = f.read().split(b'\0')
+    except OSError:
+        return False
+    prefix = name.encode() + b'='
+    for entry in entries:
+        if entry.startswith(prefix):
+            return entry[len(prefix):].decode(errors='replace')
+    return None
+
+
 def default_cpu_threads():
     """Use every usable core unless the user chose; return the count in force.
 
-    A value of 1 found after Paddle was imported by someone else is Paddle's
-    own default (its import writes it), not the user's choice.
+    Paddle's import writes ``OMP_NUM_THREADS=1`` when it is unset, so a value
+    found after Paddle was imported is the user's only if the process was
+    started with it (read from ``/proc/self/environ`` where available).
     """
     user_value = os.environ.get('OMP_NUM_THREADS')
-    paddle_default = 'paddle' in sys.modules and user_value == '1'
+    if 'paddle' in sys.modules and user_value == '1':
+        launched_with = _launch_environment_value('OMP_NUM_THREADS')
+        paddle_default = launched_with is None or (launched_with is False)
+    else:
+        paddle_default = False
     quiet_known_warnings()
     import paddle
     if user_value is not None and not paddle_default:
