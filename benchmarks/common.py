@@ -53,3 +53,24 @@ def machine():
     import paddle
     return {'cpu_count': os.cpu_count(), 'platform': platform.platform(),
             'paddle': paddle.__version__, 'python': platform.python_version()}
+
+
+def fcn_step_time(output_stride=8, shape=(4, 3, 128, 256), num_classes=19):
+    """Median training-step time (s) of FCN-ResNet18_vd on random data."""
+    import paddle
+    import paddleseg  # noqa: F401  (registration, process set-up)
+    from paddleseg.cvlibs import manager
+    paddle.seed(0)
+    backbone = manager.BACKBONES['ResNet18_vd'](output_stride=output_stride)
+    model = manager.MODELS['FCN'](num_classes=num_classes, backbone=backbone)
+    opt = paddle.optimizer.Momentum(0.01, parameters=model.parameters())
+    x = paddle.randn(list(shape))
+    y = paddle.randint(0, num_classes, [shape[0]] + list(shape[2:]))
+
+    def step():
+        loss = paddle.nn.functional.cross_entropy(model(x)[0], y, axis=1)
+        loss.backward()
+        opt.step()
+        opt.clear_grad()
+
+    return median_time(step, repeat=7, warmup=2)

@@ -12,28 +12,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import machine, median_time, run_child, write_results
+from benchmarks.common import fcn_step_time, machine, run_child, write_results
 
 
 def child():
-    import paddle
-    import paddleseg
-    from paddleseg.cvlibs import manager
-    paddle.seed(0)
-    backbone = manager.BACKBONES['ResNet18_vd'](output_stride=8)
-    model = manager.MODELS['FCN'](num_classes=19, backbone=backbone)
-    opt = paddle.optimizer.Momentum(0.01, parameters=model.parameters())
-    x = paddle.randn([4, 3, 128, 256])
-    y = paddle.randint(0, 19, [4, 128, 256])
-
-    def step():
-        loss = paddle.nn.functional.cross_entropy(model(x)[0], y, axis=1)
-        loss.backward()
-        opt.step()
-        opt.clear_grad()
-
-    t = median_time(step, repeat=7, warmup=2)
-    print(json.dumps({'step_s': t, 'threads': os.environ.get(
+    step_s = fcn_step_time()
+    print(json.dumps({'step_s': step_s, 'threads': os.environ.get(
         'OMP_NUM_THREADS')}))
 
 
