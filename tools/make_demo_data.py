@@ -94,11 +94,11 @@ def _sky(c, horizon):
 def _buildings(c, horizon):
     x = -int(c.rng.integers(0, c.w // 8 + 1))
     while x < c.w:
-        bw = int(c.w * c.rng.uniform(0.12, 0.35))
+        bw = int(c.w * c.rng.uniform(0.2, 0.45))
         if c.rng.random() < 0.15:  # a gap: sky down to the horizon
             x += bw // 2
             continue
-        top = horizon - c.h * c.rng.uniform(0.12, 0.55)
+        top = horizon - c.h * c.rng.uniform(0.2, 0.55)
         facade = c.jitter(_FACADES[c.rng.integers(len(_FACADES))])
         c.paint(c.mask(rects=[(x, top, x + bw, horizon)]), BUILDING, facade,
                 grain=4, blotch=9, scale=6)
@@ -156,7 +156,7 @@ def _ground(c, horizon, vx):
 
 
 def _tree(c, x, y, size):
-    c.paint(c.mask(rects=[(x - size * 0.05, y - size * 0.7, x + size * 0.05,
+    c.paint(c.mask(rects=[(x - size * 0.08, y - size * 0.7, x + size * 0.08,
                            y)]), VEGETATION, c.jitter((85, 65, 45)), grain=6)
     blobs = [(x + c.rng.normal(0, size * 0.15),
               y - size * c.rng.uniform(0.7, 1.0), size * c.rng.uniform(0.2, 0.35),
@@ -171,7 +171,7 @@ def _tree(c, x, y, size):
 def _hedge(c, horizon):
     x0 = c.rng.uniform(-0.1, 0.6) * c.w
     x1 = x0 + c.rng.uniform(0.2, 0.6) * c.w
-    height = c.unit * c.rng.uniform(3, 8)
+    height = c.unit * c.rng.uniform(7, 12)
     bumps = [(x, horizon - height * 0.6, height * 0.7, height * 0.6)
              for x in np.arange(x0, x1, max(height * 0.8, 1))]
     m = c.mask(rects=[(x0, horizon - height * 0.6, x1, horizon + height * 0.3)],
@@ -209,7 +209,7 @@ def _car(c, xc, yb, width):
 def _person(c, xc, yb, h):
     """A walking person: legs, torso, head; clothes of any colour."""
     def shape(*uv):
-        return _shape(xc, yb, h * 0.28, h, *uv)
+        return _shape(xc, yb, h * 0.34, h, *uv)
 
     st = c.rng.uniform(0, 0.35)  # stride, in body widths
     legs = [shape((-.35, .47), (-.02, .47), (-st, 0), (-st - .3, 0)),
@@ -233,17 +233,17 @@ def _objects(c, horizon, road_x):
                                                   else right))
         size = c.h * (0.25 + 0.9 * (y - horizon) / depth)
         items.append((y, lambda x=x, y=y, s=size: _tree(c, x, y, s)))
-    for _ in range(c.rng.integers(1, 5)):  # people: close enough to learn
-        y = horizon + depth * c.rng.uniform(0.25, 0.95)
+    for _ in range(c.rng.integers(1, 4)):  # people: close enough to learn
+        y = horizon + depth * c.rng.uniform(0.5, 1.0)
         left, right = road_x(y)
         side = c.rng.random()
         x = (c.rng.uniform(0, max(left, 1)) if side < 0.4 else
              c.rng.uniform(min(right, c.w - 1), c.w) if side < 0.8 else
              c.rng.uniform(left, right))
-        height = c.h * 0.7 * (y - horizon) / depth + 6 * c.unit
+        height = c.h * 0.75 * (y - horizon) / depth + 12 * c.unit
         items.append((y, lambda x=x, y=y, s=height: _person(c, x, y, s)))
     for _ in range(c.rng.integers(1, 4)):
-        y = horizon + depth * c.rng.uniform(0.12, 0.95)
+        y = horizon + depth * c.rng.uniform(0.3, 0.95)
         left, right = road_x(y)
         width = c.w * 0.38 * (y - horizon) / depth + 4 * c.unit
         x = c.rng.uniform(left + width * 0.3, max(right - width * 0.3,
