@@ -320,3 +320,23 @@ def test_paddleseg_configs_load_and_build(path):
             SegBuilder(stripped).model
     else:
         assert SegBuilder(stripped).model is not None
+
+
+@pytest.mark.parametrize('path', sorted(
+    glob.glob(os.path.join(ROOT, 'configs', '*', '*.yml'))),
+    ids=os.path.basename)
+def test_project_configs_build(path):
+    """Every shipped config loads and builds its model and losses (pretrained
+    URLs dropped: no network); the model and loss agree on the outputs."""
+    cfg = Config(path)
+    model_cfg = cfg.model_cfg
+    if not model_cfg:  # a _base_ with datasets only
+        return
+    opts = ['model.backbone.pretrained=None'] if 'pretrained' in \
+        model_cfg.get('backbone', {}) else []
+    builder = SegBuilder(Config(path, opts=opts))
+    model = builder.model
+    losses = builder.loss
+    assert len(losses['types']) == len(losses['coef'])
+    if getattr(model, 'enable_auxiliary_loss', False):
+        assert len(losses['types']) == 2

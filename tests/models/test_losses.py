@@ -49,18 +49,51 @@ def test_cross_entropy_accepts_n1hw_labels_and_rejects_bad_weight():
         CrossEntropyLoss(weight=[1, 1, 1])(logit, LABEL)
 
 
-@pytest.mark.parametrize('min_kept, keep_equal, kept', [
-    (1, False, [1, 2]),      # threshold stays 0.7: p < 0.7
-    (3, False, [1, 2]),      # 3rd smallest 0.8 > 0.7 -> threshold 0.8, strict
-    (3, True, [1, 2, 3]),    # original CCNet repo: p <= threshold
-    (4, False, [0, 1, 2, 3]),  # min_kept >= valid pixels: all valid kept
-    (0, False, [0, 1, 2, 3]),  # min_kept 0: no mining
+@pytest.mark.parametrize('min_kept, style, kept', [
+    (1, 'paddleseg', [1, 2]),         # threshold stays 0.7: p < 0.7
+    (3, 'paddleseg', [1, 2]),         # 3rd smallest 0.8 -> threshold 0.8, strict
+    (4, 'paddleseg', [0, 1, 2, 3]),   # min_kept >= valid pixels: all valid kept
+    (0, 'paddleseg', [0, 1, 2, 3]),   # min_kept 0: no mining
+    (3, 'ccnet', [1, 2, 3]),          # original CCNet repo: p <= threshold
+    (0, 'ccnet', [1, 2]),             # original: min_kept 0 -> thresh alone
+    (4, 'ccnet', [0, 1, 2, 3]),       # original: min_kept >= valid: all kept
 ])
-def test_ohem_hand_computed(min_kept, keep_equal, kept):
-    loss = OhemCrossEntropyLoss(thresh=0.7, min_kept=min_kept,
-                                keep_equal=keep_equal)
+def test_ohem_hand_computed(min_kept, style, kept):
+    loss = OhemCrossEntropyLoss(thresh=0.7, min_kept=min_kept, style=style,
+                                factor=1)
     value = loss(two_class_logits(P), LABEL).item()
     assert value == pytest.approx(ohem_expected(kept), rel=1e-5)
+
+
+# 4x4 class-0 probabilities; the corners are what a factor-2 threshold
+# search sees (bilinear and nearest with aligned corners sample pixels 0, 3).
+P44 = np.array([[0.9, 0.75, 0.5, 0.6],
+                [0.65, 0.95, 0.85, 0.7],
+                [0.55, 0.8, 0.72, 0.4],
+                [0.3, 0.78, 0.99, 0.8]])
+
+
+@pytest.mark.parametrize('min_kept, threshold', [
+    (8, 0.7),     # 8 // 4 = 2nd smallest corner 0.6 < 0.7: thresh stays
+    (12, 0.8),    # 3rd smallest corner: 0.8
+])
+def test_ohem_ccnet_style_threshold_from_downsampled_map(min_kept, threshold):
+    logit = paddle.to_tensor(np.stack([np.log(P44), np.log(1 - P44)])[None]
+                             .astype('float32'))
+    label = paddle.zeros([1, 4, 4], 'int64')
+    loss = OhemCrossEntropyLoss(thresh=0.7, min_kept=min_kept, style='ccnet',
+                                factor=2)(logit, label).item()
+    kept = P44[P44 <= threshold]
+    expected = -np.log(kept).sum() / 16 / (kept.size / 16 +
+                                           OhemCrossEntropyLoss.EPS)
+    assert loss == pytest.approx(expected, rel=1e-5)
+
+
+def test_ohem_bad_style_and_factor():
+    with pytest.raises(ValueError, match="style 'mmseg' is not one of"):
+        OhemCrossEntropyLoss(style='mmseg')
+    with pytest.raises(ValueError, match='factor must be at least 1'):
+        OhemCrossEntropyLoss(style='ccnet', factor=0)
 
 
 def test_ohem_gradient_only_on_kept_pixels():

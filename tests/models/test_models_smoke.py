@@ -14,6 +14,9 @@ TINY = {
     'FCN': lambda: manager.MODELS['FCN'](
         num_classes=3, backbone=manager.BACKBONES['ResNet18_vd'](
             output_stride=8), backbone_indices=[-1], channels=16),
+    'CCNet': lambda: manager.MODELS['CCNet'](
+        num_classes=3, backbone=manager.BACKBONES['ResNet18_vd'](
+            output_stride=8), recurrence=2, dropout_prob=0.1),
 }
 
 

@@ -1,1 +1,2 @@
 from .fcn_head import FCNHead
+from .rcca_head import RCCAModule

@@ -1,6 +1,8 @@
 """Online hard example mining cross entropy (Wu et al., 2016) as PaddleSeg
 computes it, with the original CCNet repository's variant as an option."""
 
+import math
+
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
@@ -11,6 +13,18 @@ from .cross_entropy_loss import as_label
 __all__ = ['OhemCrossEntropyLoss']
 
 
+STYLES = ('paddleseg', 'ccnet')
+
+
+def _aligned_nearest(size_in, size_out):
+    """Source indices of a nearest-neighbour resize with aligned corners
+    (``scipy.ndimage.zoom(order=0)``'s grid)."""
+    if size_out == 1:
+        return [0]
+    scale = (size_in - 1) / (size_out - 1)
+    return [int(math.floor(i * scale + 0.5)) for i in range(size_out)]
+
+
 @manager.LOSSES.add_component
 class OhemCrossEntropyLoss(nn.Layer):
     """Cross entropy over the hard pixels of the batch.
@@ -18,51 +32,96 @@ class OhemCrossEntropyLoss(nn.Layer):
     A pixel is hard when the predicted probability of its true class is below
     a threshold. The threshold is ``thresh``, raised to the ``min_kept``-th
     smallest true-class probability in the batch when that is larger, so at
-    least about ``min_kept`` pixels stay. When the batch has no more than
-    ``min_kept`` valid pixels, or ``min_kept`` is 0, all valid pixels are
-    kept.
+    least about ``min_kept`` pixels stay. The loss is the mean cross entropy
+    of the kept pixels.
 
-    PaddleSeg (default, ``keep_equal=False``) keeps pixels strictly below the
-    threshold, so the ``min_kept``-th pixel itself is dropped, and divides
-    the summed loss by the number of kept pixels. The original CCNet
-    repository keeps pixels at or below it: set ``keep_equal: True`` (and
-    ``min_kept: 100000``, ``thresh: 0.7``) for that behaviour.
+    ``style: paddleseg`` (default) is PaddleSeg 2.8's loss, value for value:
+    the threshold comes from the whole batch, pixels strictly below it are
+    kept (so the ``min_kept``-th pixel itself is dropped), and every valid
+    pixel is kept when ``min_kept`` is 0 or at least the number of valid
+    pixels. PaddleSeg's CCNet recipe uses ``thresh: 0.7, min_kept: 10000``.
+
+    ``style: ccnet`` is the original CCNet repository's ``--ohem 1
+    --ohem-thres 0.7 --ohem-keep 100000``: the threshold is searched on
+    probabilities and labels downsampled by ``factor`` (8 there; bilinear
+    probabilities, nearest labels, corners aligned) with ``min_kept //
+    factor**2`` pixels, then pixels at or below it are kept at full
+    resolution; ``min_kept`` 0 means the threshold is ``thresh``. The
+    original downsamples with ``scipy.ndimage.zoom``, whose sampling grid
+    differs slightly from ``F.interpolate``, so the threshold can differ in
+    the last digits.
 
     Args:
         thresh (float): Probability threshold.
         min_kept (int): Minimum number of pixels kept.
         ignore_index (int): Label value that is never kept.
-        keep_equal (bool): Keep pixels equal to the threshold.
+        style (str): ``'paddleseg'`` or ``'ccnet'`` (see above).
+        factor (int): ``style: ccnet`` only: downsampling of the threshold
+            search.
     """
 
     EPS = 1e-5
 
     def __init__(self, thresh=0.7, min_kept=10000, ignore_index=255,
-                 keep_equal=False):
+                 style='paddleseg', factor=8):
         super().__init__()
+        if style not in STYLES:
+            raise ValueError('OhemCrossEntropyLoss: style {!r} is not one of '
+                             '{}.'.format(style, ', '.join(STYLES)))
+        if int(factor) < 1:
+            raise ValueError('OhemCrossEntropyLoss: factor must be at least '
+                             '1, got {}.'.format(factor))
         self.thresh = thresh
         self.min_kept = int(min_kept)
         self.ignore_index = ignore_index
-        self.keep_equal = keep_equal
+        self.style = style
+        self.factor = int(factor) if style == 'ccnet' else 1
+
+    def _true_prob(self, prob, label, valid):
+        """(M,) probability of each pixel's label; 2.0 where not valid, so
+        ignored pixels sort last and are never kept."""
+        prob = prob.transpose([0, 2, 3, 1]).reshape([-1, prob.shape[1]])
+        safe = paddle.where(valid, label, paddle.zeros_like(label))
+        true_prob = paddle.take_along_axis(prob, safe.unsqueeze(1),
+                                           axis=1).squeeze(1)
+        return paddle.where(valid, true_prob, paddle.full_like(true_prob, 2.0))
+
+    def _threshold(self, prob, label, valid):
+        """The mining threshold, or None to keep every valid pixel."""
+        min_kept = self.min_kept
+        if self.factor > 1:
+            n, _, h, w = prob.shape
+            size = [max(1, int(round(h / self.factor))),
+                    max(1, int(round(w / self.factor)))]
+            prob = F.interpolate(prob, size, mode='bilinear',
+                                 align_corners=True)
+            rows, cols = (paddle.to_tensor(_aligned_nearest(i, o))
+                          for i, o in ((h, size[0]), (w, size[1])))
+            label = label.reshape([n, h, w]).index_select(rows, axis=1)
+            label = label.index_select(cols, axis=2).flatten()
+            valid = label != self.ignore_index
+            min_kept //= self.factor**2
+        num_valid = int(valid.astype('int64').sum().item())
+        if self.style == 'paddleseg' and (min_kept <= 0 or
+                                          min_kept >= num_valid):
+            return None
+        if self.style == 'ccnet' and (min_kept >= num_valid or num_valid == 0):
+            return None
+        if min_kept <= 0:
+            return self.thresh
+        true_prob = self._true_prob(prob, label, valid)
+        kth = paddle.sort(true_prob)[min(true_prob.shape[0], min_kept) - 1]
+        return max(self.thresh, kth.item())
 
     def _kept_mask(self, logit, label, valid):
         """Boolean (N*H*W,) mask of the pixels the loss averages over."""
-        num_valid = int(valid.astype('int64').sum().item())
-        if self.min_kept <= 0 or self.min_kept >= num_valid:
-            return valid
         with paddle.no_grad():
             prob = F.softmax(logit.astype('float32'), axis=1)
-            prob = prob.transpose([0, 2, 3, 1]).reshape([-1, logit.shape[1]])
-            safe = paddle.where(valid, label, paddle.zeros_like(label))
-            true_prob = paddle.take_along_axis(prob, safe.unsqueeze(1),
-                                               axis=1).squeeze(1)
-            # Ignored pixels sort last and are never kept.
-            true_prob = paddle.where(valid, true_prob,
-                                     paddle.full_like(true_prob, 2.0))
-            k = min(true_prob.shape[0], self.min_kept)
-            kth = paddle.sort(true_prob)[k - 1].item()
-            threshold = max(self.thresh, kth)
-            keep = true_prob <= threshold if self.keep_equal else (
+            threshold = self._threshold(prob, label, valid)
+            if threshold is None:
+                return valid
+            true_prob = self._true_prob(prob, label, valid)
+            keep = true_prob <= threshold if self.style == 'ccnet' else (
                 true_prob < threshold)
         return paddle.logical_and(keep, valid)
 
