@@ -238,10 +238,13 @@ def markdown(payload):
              'runs; memory: peak of Paddle\'s host allocator during one '
              'forward+backward, above the inputs. Load average {:.1f} before, '
              '{:.1f} after (the machine is shared; the interleaving spreads '
-             'other jobs over all formulations).'.format(
+             'other jobs over all formulations). MKL_DEBUG_CPU_TYPE={!r} '
+             '(the project sets 5 on AMD CPUs: MKL\'s AVX2 path, which speeds '
+             'up the two Paddle formulations; see mkl_amd.md).'.format(
                  m['cpu_count'], m['platform'], m['paddle'],
                  payload['threads'], payload['repeat'],
-                 *payload['load_average']), '',
+                 *payload['load_average'],
+                 os.environ.get('MKL_DEBUG_CPU_TYPE')), '',
              '| (B, C, H, W) | formulation | forward (s) | forward+backward '
              '(s) | peak extra (MiB) | fwd+bwd vs PaddleSeg-style | fwd+bwd '
              'vs reference |', '|---|---|---|---|---|---|---|']
