@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-DEMO_CONFIG ?= configs/quick_start/fcn_resnet18_demo.yml
+DEMO_CONFIG ?= configs/quick_start/ccnet_resnet18_demo.yml
 DEMO_OUT ?= output/demo
 
 .PHONY: install demo test clean

@@ -28,7 +28,7 @@ def run(cmd):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--config',
-                   default='configs/quick_start/fcn_resnet18_demo.yml')
+                   default='configs/quick_start/ccnet_resnet18_demo.yml')
     p.add_argument('--save_dir', default='output/demo')
     p.add_argument('--data_dir', default='data/demo')
     args = p.parse_args()
@@ -45,11 +45,44 @@ def main():
     run([py, 'predict.py', '--config', args.config, '--model_path', best,
          '--image_path', os.path.join(args.data_dir, 'leftImg8bit', 'val'),
          '--save_dir', result])
+    attention = ''
+    if _model_type(args.config) == 'CCNet':
+        image, points = _attention_points(args.data_dir)
+        attention_dir = os.path.join(args.save_dir, 'attention')
+        run([py, 'tools/visualize_attention.py', '--config', args.config,
+             '--model_path', best, '--image_path', image, '--points'] +
+            points + ['--save_dir', attention_dir])
+        attention = '; attention maps (image | R = 1 | R = 2): {}'.format(
+            attention_dir)
     print('\nDone. Training took {:.0f} s. Metrics: {}; colour label maps: {}; '
-          'overlays: {}.'.format(
+          'overlays: {}{}.'.format(
               t_train, os.path.join(args.save_dir, 'metrics.json'),
               os.path.join(result, 'pseudo_color_prediction'),
-              os.path.join(result, 'added_prediction')))
+              os.path.join(result, 'added_prediction'), attention))
+
+
+def _model_type(config):
+    from paddleseg.cvlibs import Config
+    return Config(config).model_cfg.get('type')
+
+
+def _attention_points(data_dir, classes=(11, 13, 0)):
+    """The first validation image and, for a person, a car and the road, the
+    pixel of each nearest the middle of its region (as 'x,y')."""
+    import cv2
+    import numpy as np
+    label_dir = os.path.join(ROOT, data_dir, 'gtFine', 'val', 'demo')
+    name = sorted(os.listdir(label_dir))[0]
+    label = cv2.imread(os.path.join(label_dir, name), cv2.IMREAD_GRAYSCALE)
+    points = []
+    for cls in classes:
+        ys, xs = np.nonzero(label == cls)
+        if len(ys):
+            i = np.argmin((ys - np.median(ys))**2 + (xs - np.median(xs))**2)
+            points.append('{},{}'.format(xs[i], ys[i]))
+    image = os.path.join(data_dir, 'leftImg8bit', 'val', 'demo', name.replace(
+        '_gtFine_labelTrainIds.png', '_leftImg8bit.png'))
+    return image, points
 
 
 if __name__ == '__main__':
