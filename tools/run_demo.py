@@ -68,7 +68,7 @@ def _model_type(config):
 
 def _attention_points(data_dir, classes=(11, 13, 0)):
     """The first validation image and, for a person, a car and the road, the
-    pixel of each nearest the middle of its region (as 'x,y')."""
+    pixel of each farthest inside its region (as 'x,y')."""
     import cv2
     import numpy as np
     label_dir = os.path.join(ROOT, data_dir, 'gtFine', 'val', 'demo')
@@ -76,10 +76,12 @@ def _attention_points(data_dir, classes=(11, 13, 0)):
     label = cv2.imread(os.path.join(label_dir, name), cv2.IMREAD_GRAYSCALE)
     points = []
     for cls in classes:
-        ys, xs = np.nonzero(label == cls)
-        if len(ys):
-            i = np.argmin((ys - np.median(ys))**2 + (xs - np.median(xs))**2)
-            points.append('{},{}'.format(xs[i], ys[i]))
+        mask = np.uint8(label == cls)
+        if mask.any():
+            inside = cv2.distanceTransform(np.pad(mask, 1), cv2.DIST_L2, 3)
+            y, x = np.unravel_index(np.argmax(inside[1:-1, 1:-1]),
+                                    mask.shape)
+            points.append('{},{}'.format(x, y))
     image = os.path.join(data_dir, 'leftImg8bit', 'val', 'demo', name.replace(
         '_gtFine_labelTrainIds.png', '_leftImg8bit.png'))
     return image, points

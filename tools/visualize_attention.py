@@ -83,9 +83,11 @@ def overlay_map(image, grid, point):
     """Image (BGR) with a heat map of ``grid`` and the point circled."""
     heat = cv2.resize(grid / max(grid.max(), 1e-12), image.shape[1::-1],
                       interpolation=cv2.INTER_NEAREST)
-    heat = cv2.applyColorMap(np.uint8(np.clip(heat, 0, 1) * 255),
-                             cv2.COLORMAP_JET)
-    out = cv2.addWeighted(image, 0.45, heat, 0.55, 0)
+    heat = np.clip(heat, 0, 1)
+    colour = cv2.applyColorMap(np.uint8(heat * 255), cv2.COLORMAP_JET)
+    # Opacity grows with the weight, so unattended pixels show the image.
+    alpha = (0.15 + 0.75 * np.sqrt(heat))[:, :, None]
+    out = np.uint8(np.round(image * (1 - alpha) + colour * alpha))
     cv2.circle(out, point, max(3, image.shape[0] // 40), (255, 255, 255), 2)
     return out
 
