@@ -16,7 +16,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.common import ROOT, write_results  # noqa: E402
-from tools.make_demo_data import CLASSES, make_demo_data  # noqa: E402
+
+sys.path.insert(0, os.path.join(ROOT, 'tools'))
+from make_demo_data import CLASSES, make_demo_data  # noqa: E402
 
 
 def bound(labels, stride):
