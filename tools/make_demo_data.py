@@ -12,17 +12,42 @@ context, not a pixel's colour alone. Writes ``OUT/leftImg8bit/{train,val}/
 demo/NAME_leftImg8bit.png``, ``OUT/gtFine/{train,val}/demo/
 NAME_gtFine_labelTrainIds.png`` and PaddleSeg file lists ``OUT/train.txt``,
 ``OUT/val.txt``. The same arguments give byte-identical files; the ``demo``
-city folders are replaced on every run.
+city folders are replaced on every run. ``OUT/demo_data.json`` records the
+arguments and a hash of the painting code, so ``tools/run_demo.py`` remakes
+data written by an older version (:func:`is_current`).
 """
 
 import argparse
+import hashlib
+import json
 import os
 import shutil
 
 import cv2
 import numpy as np
 
+import demo_scene
 from demo_scene import CLASSES, draw_scene  # noqa: F401  (CLASSES: API)
+
+STAMP = 'demo_data.json'
+
+
+def _stamp(seed, num_train, num_val, width, height):
+    with open(demo_scene.__file__, 'rb') as f:
+        painter = hashlib.sha1(f.read()).hexdigest()[:16]
+    return {'painter': painter, 'seed': seed, 'num_train': num_train,
+            'num_val': num_val, 'width': width, 'height': height}
+
+
+def is_current(out, seed=0, num_train=60, num_val=12, width=256, height=128):
+    """Whether ``out`` holds the data these arguments and this version of
+    the painter make (its ``demo_data.json`` says so)."""
+    try:
+        with open(os.path.join(out, STAMP)) as f:
+            found = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return found == _stamp(seed, num_train, num_val, width, height)
 
 
 def make_demo_data(out, seed=0, num_train=60, num_val=12, width=256,
@@ -63,6 +88,8 @@ def make_demo_data(out, seed=0, num_train=60, num_val=12, width=256,
         with open(os.path.join(out, split + '.txt'), 'w') as f:
             f.writelines(lines)
         counts[split] = num
+    with open(os.path.join(out, STAMP), 'w') as f:
+        json.dump(_stamp(seed, num_train, num_val, width, height), f)
     return counts
 
 

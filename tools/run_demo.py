@@ -14,6 +14,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, 'tools'))
 
 
 def run(cmd):
@@ -33,7 +34,8 @@ def main():
     p.add_argument('--data_dir', default='data/demo')
     args = p.parse_args()
     py = sys.executable
-    if not os.path.isdir(os.path.join(ROOT, args.data_dir, 'leftImg8bit')):
+    from make_demo_data import is_current
+    if not is_current(os.path.join(ROOT, args.data_dir)):  # missing or old
         run([py, 'tools/make_demo_data.py', '--out', args.data_dir])
     best = os.path.join(args.save_dir, 'best_model', 'model.pdparams')
     result = os.path.join(args.save_dir, 'result')

@@ -2,6 +2,7 @@
 and that Cityscapes and the file-list Dataset load what it writes."""
 
 import filecmp
+import json
 import os
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
-from make_demo_data import CLASSES, make_demo_data  # noqa: E402
+from make_demo_data import CLASSES, is_current, make_demo_data  # noqa: E402
 
 TRAIN_IDS = {0, 1, 2, 8, 10, 11, 13}
 
@@ -43,7 +44,7 @@ def test_layout_and_sizes(demo):
     assert 'leftImg8bit/train/demo/demo_000000_000019_leftImg8bit.png' in files
     assert ('gtFine/val/demo/demo_000003_000019_gtFine_labelTrainIds.png'
             in files)
-    assert len(files) == 2 * 24 + 2  # + train.txt, val.txt
+    assert len(files) == 2 * 24 + 3  # + train.txt, val.txt, demo_data.json
     img = cv2.imread(os.path.join(
         out, 'leftImg8bit/val/demo/demo_000000_000019_leftImg8bit.png'),
         cv2.IMREAD_UNCHANGED)
@@ -130,3 +131,19 @@ def test_loads_as_cityscapes_and_as_file_list(demo):
     ds = Dataset('val', out, 19, [Normalize()],
                  val_path=os.path.join(out, 'val.txt'))
     assert len(ds) == 4 and ds[3]['img'].shape == (3, 64, 128)
+
+
+def test_is_current_tells_old_or_other_data(demo, tmp_path):
+    out, _ = demo
+    args = dict(seed=0, num_train=20, num_val=4, width=128, height=64)
+    assert is_current(out, **args)
+    assert not is_current(out, **dict(args, seed=1))
+    assert not is_current(str(tmp_path / 'absent'), **args)
+    stale = tmp_path / 'stale'
+    stale.mkdir()
+    stamp = json.loads(open(os.path.join(out, 'demo_data.json')).read())
+    stamp['painter'] = 'an older painter'
+    (stale / 'demo_data.json').write_text(json.dumps(stamp))
+    assert not is_current(str(stale), **args)
+    (stale / 'demo_data.json').write_text('{not json')
+    assert not is_current(str(stale), **args)
