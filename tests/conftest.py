@@ -24,3 +24,26 @@ def write_yaml(tmp_path):
         return str(path)
 
     return _write
+
+
+@pytest.fixture
+def paddleseg_keys():
+    """Read a PaddleSeg state-dict key list, ``../shared/compat/keys/<name>``,
+    as ``{key: shape}``; skip the test where that folder is absent."""
+
+    def _read(name):
+        path = os.path.join(SHARED, 'compat', 'keys', name)
+        if not os.path.isfile(path):
+            pytest.skip('PaddleSeg key lists (../shared/compat) are not '
+                        'present')
+        keys = {}
+        with open(path) as f:
+            for line in f:
+                if line.startswith('#') or not line.strip():
+                    continue
+                key, shape, _ = line.rstrip('\n').split('\t')
+                keys[key] = [int(s) for s in shape.strip('[]').split(',')
+                             if s]
+        return keys
+
+    return _read

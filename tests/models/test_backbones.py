@@ -1,7 +1,5 @@
 """ResNet-vd backbones: PaddleSeg parameter names, strides, dilation."""
 
-import os
-
 import numpy as np
 import paddle
 import pytest
@@ -10,31 +8,16 @@ from paddleseg.cvlibs import manager
 from paddleseg.models.backbones import ResNet_vd
 from paddleseg.utils.checkpoint import load_pretrained_model
 
-KEYS_DIR = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'shared',
-                        'compat', 'keys')
-
-
-def reference_backbone_keys(name):
-    path = os.path.join(KEYS_DIR, name)
-    if not os.path.isfile(path):
-        pytest.skip('PaddleSeg key lists (../shared/compat) are not present')
-    keys = {}
-    with open(path) as f:
-        for line in f:
-            if line.startswith('backbone.'):
-                key, shape, _ = line.rstrip('\n').split('\t')
-                keys[key[len('backbone.'):]] = [
-                    int(s) for s in shape.strip('[]').split(',')]
-    return keys
-
-
 @pytest.mark.parametrize('backbone, keys', [
     ('ResNet18_vd', 'ccnet_r18_keys.txt'),
     ('ResNet50_vd', 'ccnet_r50_keys.txt'),
     ('ResNet101_vd', 'ccnet_r101_keys.txt'),
 ])
-def test_parameter_names_and_shapes_match_paddleseg(backbone, keys, tmp_path):
-    ref = reference_backbone_keys(keys)
+def test_parameter_names_and_shapes_match_paddleseg(backbone, keys, tmp_path,
+                                                    paddleseg_keys):
+    prefix = 'backbone.'
+    ref = {k[len(prefix):]: v for k, v in paddleseg_keys(keys).items()
+           if k.startswith(prefix)}
     model = manager.BACKBONES[backbone](output_stride=8)
     own = {k: list(v.shape) for k, v in model.state_dict().items()}
     assert own == ref

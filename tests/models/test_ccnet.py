@@ -1,8 +1,6 @@
 """CCNet: PaddleSeg's names and shapes, native = reference, the same logits as
 PaddleSeg's formulation of the head, outputs in training and evaluation."""
 
-import os
-
 import numpy as np
 import paddle
 import paddle.nn.functional as F
@@ -11,9 +9,6 @@ import pytest
 from benchmarks.cca_op import paddleseg_style
 from paddleseg.cvlibs import manager
 from paddleseg.utils.checkpoint import _match
-
-KEYS = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'shared',
-                    'compat', 'keys')
 
 
 def ccnet(recurrence=2, num_classes=19, backbone='ResNet18_vd', **kwargs):
@@ -43,26 +38,12 @@ def test_head_and_aux_names_and_shapes():
     assert len(own) == 148  # PaddleSeg 2.8's CCNet-ResNet18_vd state dict
 
 
-def _reference_keys(name):
-    path = os.path.join(KEYS, name)
-    if not os.path.isfile(path):
-        pytest.skip('PaddleSeg key lists (../shared/compat) are not present')
-    keys = {}
-    with open(path) as f:
-        for line in f:
-            if line.startswith('#') or not line.strip():
-                continue
-            key, shape, _ = line.rstrip('\n').split('\t')
-            keys[key] = [int(s) for s in shape.strip('[]').split(',') if s]
-    return keys
-
-
 @pytest.mark.parametrize('backbone, keys', [
     ('ResNet18_vd', 'ccnet_r18_keys.txt'),
     ('ResNet50_vd', 'ccnet_r50_keys.txt'),
 ])
-def test_paddleseg_state_dict_loads_strictly(backbone, keys):
-    ref = _reference_keys(keys)
+def test_paddleseg_state_dict_loads_strictly(backbone, keys, paddleseg_keys):
+    ref = paddleseg_keys(keys)
     model = ccnet(backbone=backbone)
     state = {k: np.full(s, 0.5, np.float32) for k, s in ref.items()}
     _, report = _match(model, state)
