@@ -86,41 +86,46 @@ class OhemCrossEntropyLoss(nn.Layer):
                                            axis=1).squeeze(1)
         return paddle.where(valid, true_prob, paddle.full_like(true_prob, 2.0))
 
-    def _threshold(self, prob, label, valid):
-        """The mining threshold, or None to keep every valid pixel."""
-        min_kept = self.min_kept
-        if self.factor > 1:
-            n, _, h, w = prob.shape
-            size = [max(1, int(round(h / self.factor))),
-                    max(1, int(round(w / self.factor)))]
-            prob = F.interpolate(prob, size, mode='bilinear',
-                                 align_corners=True)
-            rows, cols = (paddle.to_tensor(_aligned_nearest(i, o))
-                          for i, o in ((h, size[0]), (w, size[1])))
-            label = label.reshape([n, h, w]).index_select(rows, axis=1)
-            label = label.index_select(cols, axis=2).flatten()
-            valid = label != self.ignore_index
-            min_kept //= self.factor**2
-        num_valid = int(valid.astype('int64').sum().item())
-        if self.style == 'paddleseg' and (min_kept <= 0 or
-                                          min_kept >= num_valid):
-            return None
-        if self.style == 'ccnet' and (min_kept >= num_valid or num_valid == 0):
-            return None
-        if min_kept <= 0:
-            return self.thresh
-        true_prob = self._true_prob(prob, label, valid)
-        kth = paddle.sort(true_prob)[min(true_prob.shape[0], min_kept) - 1]
-        return max(self.thresh, kth.item())
+    def _search_map(self, label, valid, shape):
+        """Labels, valid mask and ``min_kept`` of the map the threshold is
+        searched on, and its (H, W): the batch itself, or (``style: ccnet``)
+        its labels downsampled by ``factor``."""
+        if self.factor == 1:
+            return label, valid, self.min_kept, None
+        n, _, h, w = shape
+        size = [max(1, int(round(h / self.factor))),
+                max(1, int(round(w / self.factor)))]
+        rows, cols = (paddle.to_tensor(_aligned_nearest(i, o))
+                      for i, o in ((h, size[0]), (w, size[1])))
+        label = label.reshape([n, h, w]).index_select(rows, axis=1)
+        label = label.index_select(cols, axis=2).flatten()
+        return (label, label != self.ignore_index,
+                self.min_kept // self.factor**2, size)
+
+    def _mines(self, min_kept, num_valid):
+        """Whether hard pixels are mined at all (else every valid one is
+        kept)."""
+        if self.style == 'paddleseg':
+            return 0 < min_kept < num_valid
+        return 0 < num_valid and min_kept < num_valid
 
     def _kept_mask(self, logit, label, valid):
         """Boolean (N*H*W,) mask of the pixels the loss averages over."""
         with paddle.no_grad():
-            prob = F.softmax(logit.astype('float32'), axis=1)
-            threshold = self._threshold(prob, label, valid)
-            if threshold is None:
+            s_label, s_valid, min_kept, size = self._search_map(
+                label, valid, logit.shape)
+            if not self._mines(min_kept,
+                               int(s_valid.astype('int64').sum().item())):
                 return valid
+            prob = F.softmax(logit.astype('float32'), axis=1)
             true_prob = self._true_prob(prob, label, valid)
+            threshold = self.thresh
+            if min_kept > 0:
+                search = true_prob if size is None else self._true_prob(
+                    F.interpolate(prob, size, mode='bilinear',
+                                  align_corners=True), s_label, s_valid)
+                kth = paddle.sort(search)[min(search.shape[0], min_kept) - 1]
+                threshold = max(self.thresh, kth.item())
             keep = true_prob <= threshold if self.style == 'ccnet' else (
                 true_prob < threshold)
         return paddle.logical_and(keep, valid)
