@@ -79,6 +79,13 @@ def composed_map(a1, a2, row, col):
     return grid
 
 
+def mark_point(image, point):
+    """A copy of ``image`` with ``point`` circled in white."""
+    out = image.copy()
+    cv2.circle(out, point, max(3, image.shape[0] // 40), (255, 255, 255), 2)
+    return out
+
+
 def overlay_map(image, grid, point):
     """Image (BGR) with a heat map of ``grid`` and the point circled."""
     heat = cv2.resize(grid / max(grid.max(), 1e-12), image.shape[1::-1],
@@ -87,9 +94,8 @@ def overlay_map(image, grid, point):
     colour = cv2.applyColorMap(np.uint8(heat * 255), cv2.COLORMAP_JET)
     # Opacity grows with the weight, so unattended pixels show the image.
     alpha = (0.15 + 0.75 * np.sqrt(heat))[:, :, None]
-    out = np.uint8(np.round(image * (1 - alpha) + colour * alpha))
-    cv2.circle(out, point, max(3, image.shape[0] // 40), (255, 255, 255), 2)
-    return out
+    return mark_point(np.uint8(np.round(image * (1 - alpha) +
+                                        colour * alpha)), point)
 
 
 def attention_for_points(model, transforms, image_path, points):
@@ -140,10 +146,7 @@ def main(argv=None):
     os.makedirs(args.save_dir, exist_ok=True)
     stem = os.path.splitext(os.path.basename(args.image_path))[0]
     for (x, y), (r1, r2) in zip(points, maps):
-        marked = image.copy()
-        cv2.circle(marked, (x, y), max(3, image.shape[0] // 40),
-                   (255, 255, 255), 2)
-        panel = np.concatenate([marked, overlay_map(image, r1, (x, y)),
+        panel = np.concatenate([mark_point(image, (x, y)), overlay_map(image, r1, (x, y)),
                                 overlay_map(image, r2, (x, y))], axis=1)
         base = os.path.join(args.save_dir, '{}_x{}_y{}'.format(stem, x, y))
         if not cv2.imwrite(base + '.png', panel):
