@@ -11,8 +11,8 @@
   through Intel MKL 2019, which runs its slow generic code path on CPUs whose
   vendor is not Intel. That MKL honours ``MKL_DEBUG_CPU_TYPE=5`` (use the AVX2
   kernels), read at its first call, so :func:`fast_mkl_on_amd` sets it on AMD
-  CPUs unless the user set it (matmul 34 -> 132 GFLOPS and an FCN training
-  step 2.4-2.9x faster on the 2-core AMD EPYC we develop on; see
+  CPUs unless the user set it (SGEMM 4.6x and an FCN output-stride-8
+  training step 2.6x faster on the 2-core AMD EPYC we develop on:
   ``benchmarks/results/mkl_amd.md``). Intel CPUs are left alone: the variable
   would hold them to AVX2.
 * Warnings that would flood every run (Paddle's "No ccache found" on import).
