@@ -9,11 +9,10 @@ repository, PaddleSeg and mmsegmentation.
 """
 
 import paddle.nn as nn
-import paddle.nn.functional as F
 
 from paddleseg.cvlibs import manager
 from .heads import RCCAModule
-from .layers import AuxLayer
+from .layers import AuxLayer, resize_bilinear, spatial_size
 
 __all__ = ['CCNet']
 
@@ -71,9 +70,8 @@ class CCNet(nn.Layer):
         logits = [self.head(feats[self.backbone_indices[1]])]
         if self.training and self.enable_auxiliary_loss:
             logits.append(self.aux_head(feats[self.backbone_indices[0]]))
-        size = x.shape[2:]
-        return [F.interpolate(logit, size, mode='bilinear',
-                              align_corners=self.align_corners)
+        size = spatial_size(x)
+        return [resize_bilinear(logit, size, self.align_corners)
                 for logit in logits]
 
     def attention_maps(self, x, recurrence=None):

@@ -2,10 +2,10 @@
 on one stage, logits upsampled to the input size."""
 
 import paddle.nn as nn
-import paddle.nn.functional as F
 
 from paddleseg.cvlibs import manager
 from .heads import FCNHead
+from .layers import resize_bilinear, spatial_size
 
 __all__ = ['FCN']
 
@@ -41,7 +41,6 @@ class FCN(nn.Layer):
 
     def forward(self, x):
         logits = self.head(self.backbone(x))
-        size = x.shape[2:]
-        return [F.interpolate(logit, size, mode='bilinear',
-                              align_corners=self.align_corners)
+        size = spatial_size(x)
+        return [resize_bilinear(logit, size, self.align_corners)
                 for logit in logits]

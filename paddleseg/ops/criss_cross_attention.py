@@ -16,8 +16,9 @@ softmax spans both branches, and there is no 1/sqrt(C) scaling, gamma or
 residual (the layer adds those).
 
 ``backend``: ``"native"`` is the C++/CUDA operator (``csrc/``, compiled on
-first use), ``"reference"`` the pure-Paddle formula below (einsum and a
-``where`` mask, no ``paddle.diag``, so it exports to ONNX), ``"auto"`` the
+first use), ``"reference"`` the pure-Paddle formula below (batched matmuls and
+a ``where`` mask, no ``paddle.diag``, so it exports to ONNX and runs under
+oneDNN), ``"auto"`` the
 native one where it is available and measured faster (float32 on CPU, every
 float dtype on GPU), else the reference. The environment variable
 ``PADDLESEG_CCA_BACKEND`` overrides the argument.
@@ -96,6 +97,30 @@ def _check_shapes(q, k, v):
 
 # The functions below hold no control flow on tensor values, so dy2static
 # runs them as written (building graph ops) instead of rewriting their code.
+# They are written as transposes and batched matmuls: the einsum form
+# ('nchw,nchj->nhwj') crashes Paddle Inference 3.3 when oneDNN lowers it.
+def _energies(query, key):
+    """Column energies (N, H, W, H), self entry masked to -inf, and row
+    energies (N, H, W, W)."""
+    h = _dim(query, 2)
+    # (N, W, H, C) x (N, W, C, H) -> (N, W, H, H): pixel (h, w) on (i, w).
+    e_col = paddle.matmul(query.transpose([0, 3, 2, 1]),
+                          key.transpose([0, 3, 1, 2]))
+    # Mask the pixel's own column entry with an (H, H) bias of -inf on the
+    # diagonal (where(), not paddle.diag, so ONNX export works).
+    idx = paddle.arange(h)
+    self_pos = idx.unsqueeze(1) == idx.unsqueeze(0)
+    shape = paddle.shape(self_pos)
+    bias = paddle.where(self_pos,
+                        paddle.full(shape, float('-inf'), e_col.dtype),
+                        paddle.zeros(shape, e_col.dtype))
+    e_col = (e_col + bias).transpose([0, 2, 1, 3])
+    # (N, H, W, C) x (N, H, C, W) -> (N, H, W, W): pixel (h, w) on (h, j).
+    e_row = paddle.matmul(query.transpose([0, 2, 3, 1]),
+                          key.transpose([0, 2, 1, 3]))
+    return e_col, e_row
+
+
 @paddle.jit.not_to_static
 def criss_cross_attention_map(query, key):
     """Attention weights of every pixel, for pictures and for the reference.
@@ -110,18 +135,7 @@ def criss_cross_attention_map(query, key):
         ``[n, h, w, H + j]`` is its weight on (h, j). Each pixel's weights
         sum to 1.
     """
-    h = _dim(query, 2)
-    e_col = paddle.einsum('nchw,nciw->nhwi', query, key)  # (N, H, W, H)
-    e_row = paddle.einsum('nchw,nchj->nhwj', query, key)  # (N, H, W, W)
-    # Mask the pixel's own column entry: a (H, 1, H) bias of -inf on the
-    # diagonal (where(), not paddle.diag, so ONNX export works), broadcast.
-    idx = paddle.arange(h)
-    self_pos = (idx.unsqueeze(1) == idx.unsqueeze(0)).unsqueeze(1)
-    shape = paddle.shape(self_pos)
-    bias = paddle.where(self_pos,
-                        paddle.full(shape, float('-inf'), e_col.dtype),
-                        paddle.zeros(shape, e_col.dtype))
-    return F.softmax(paddle.concat([e_col + bias, e_row], axis=-1), axis=-1)
+    return F.softmax(paddle.concat(_energies(query, key), axis=-1), axis=-1)
 
 
 @paddle.jit.not_to_static
@@ -139,9 +153,13 @@ def criss_cross_attention_reference(query, key, value):
     _check_inputs(query, key, value)
     h = _dim(query, 2)
     att = criss_cross_attention_map(query, key)
-    out_col = paddle.einsum('nhwi,nciw->nchw', att[:, :, :, :h], value)
-    out_row = paddle.einsum('nhwj,nchj->nchw', att[:, :, :, h:], value)
-    return out_col + out_row
+    # (N, W, H, H) x (N, W, H, C) -> (N, W, H, C): sum over the column.
+    out_col = paddle.matmul(att[:, :, :, :h].transpose([0, 2, 1, 3]),
+                            value.transpose([0, 3, 2, 1]))
+    # (N, H, W, W) x (N, H, W, C) -> (N, H, W, C): sum over the row.
+    out_row = paddle.matmul(att[:, :, :, h:], value.transpose([0, 2, 3, 1]))
+    return (out_col.transpose([0, 3, 2, 1]) +
+            out_row.transpose([0, 3, 1, 2]))
 
 
 def _device_of(x):
@@ -229,4 +247,9 @@ def criss_cross_attention(query, key, value, backend='auto'):
     if paddle.in_dynamic_mode():
         query, key, value = (x if x.is_contiguous() else x.contiguous()
                              for x in (query, key, value))
+    else:
+        # Paddle Inference with oneDNN hands a custom operator its blocked
+        # layout labelled NCHW (the operator refuses it); a stock op in
+        # between makes the predictor convert back to plain NCHW.
+        query, key, value = (paddle.assign(x) for x in (query, key, value))
     return _run_native(query, key, value)

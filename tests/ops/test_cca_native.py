@@ -151,21 +151,28 @@ def _predictor(prefix, onednn):
     return inference.create_predictor(config)
 
 
-def test_paddle_inference_runs_it_and_refuses_onednn_layout(native_op,
-                                                            tmp_path, capfd):
-    # oneDNN hands custom operators its blocked layout; reading it as NCHW
-    # would be silently wrong, so the operator refuses with a clear line.
-    paddle.seed(1)
-    layer = _Recurrent(4, 'native', recurrence=1)
-    layer.eval()
-    x = np.random.RandomState(0).randn(1, 4, 6, 10).astype('float32')
-    expected = layer(paddle.to_tensor(x)).numpy()
-    spec = [paddle.static.InputSpec([1, 4, 6, 10], 'float32')]
+class _Unguarded(paddle.nn.Layer):
+    """The operator called without the copy ``criss_cross_attention`` puts
+    before it in static graphs."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.q = paddle.nn.Conv2D(channels, 2, 1)
+        self.v = paddle.nn.Conv2D(channels, channels, 1)
+
+    def forward(self, x):
+        return x + _run_native(self.q(x), self.q(x), self.v(x))
+
+
+def _run_exported(layer, x, onednn_modes, tmp_path):
+    """Outputs of ``layer`` exported and run by Paddle Inference on CPU, one
+    per oneDNN mode (the exception where the run fails)."""
+    spec = [paddle.static.InputSpec(list(x.shape), 'float32')]
     prefix = str(tmp_path / 'model')
     paddle.jit.save(paddle.jit.to_static(layer, input_spec=spec,
                                          full_graph=True), prefix)
     results = []
-    for onednn in (False, True):
+    for onednn in onednn_modes:
         predictor = _predictor(prefix, onednn)
         handle = predictor.get_input_handle(predictor.get_input_names()[0])
         handle.copy_from_cpu(x)
@@ -176,6 +183,27 @@ def test_paddle_inference_runs_it_and_refuses_onednn_layout(native_op,
             continue
         name = predictor.get_output_names()[0]
         results.append(predictor.get_output_handle(name).copy_to_cpu())
-    np.testing.assert_allclose(results[0], expected, rtol=1e-5, atol=1e-6)
-    assert isinstance(results[1], Exception)
+    return results
+
+
+def test_paddle_inference_runs_it_with_and_without_onednn(native_op,
+                                                          tmp_path):
+    paddle.seed(1)
+    layer = _Recurrent(4, 'native', recurrence=2)
+    layer.eval()
+    x = np.random.RandomState(0).randn(1, 4, 6, 10).astype('float32')
+    expected = layer(paddle.to_tensor(x)).numpy()
+    for out in _run_exported(layer, x, (False, True), tmp_path):
+        np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_operator_refuses_onednn_layout(native_op, tmp_path, capfd):
+    # oneDNN hands custom operators its blocked layout; reading it as NCHW
+    # would be silently wrong, so the operator refuses with a clear line.
+    paddle.seed(1)
+    layer = _Unguarded(8)
+    layer.eval()
+    x = np.random.RandomState(0).randn(1, 8, 6, 10).astype('float32')
+    result, = _run_exported(layer, x, (True,), tmp_path)
+    assert isinstance(result, Exception)
     assert "arrived in oneDNN's blocked layout" in capfd.readouterr().err

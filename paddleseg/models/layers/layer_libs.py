@@ -8,14 +8,33 @@ Batch norm is the plain ``nn.BatchNorm2D``: the trainer converts it to
 ``sync_batch_norm`` kernel).
 """
 
+import paddle
 import paddle.nn as nn
 
 __all__ = ['ConvBN', 'ConvBNAct', 'ConvBNReLU', 'ConvBNLeakyReLU', 'AuxLayer',
-           'activation']
+           'LeakyReLU', 'activation']
+
+
+class LeakyReLU(nn.LeakyReLU):
+    """``nn.LeakyReLU`` that writes ``maximum(x, slope * x)`` into static
+    graphs (the same function for 0 <= slope <= 1).
+
+    Paddle Inference 3.3 on CPU with oneDNN crashes (a segmentation fault
+    while its conv+activation fusion builds the fused op) on conv ->
+    batch_norm -> leaky_relu, the pattern of CCNet's head; the elementwise
+    maximum is not matched by that pass and runs under oneDNN. Eager mode,
+    and so training, keeps Paddle's leaky_relu kernel.
+    """
+
+    def forward(self, x):
+        slope = self._negative_slope
+        if paddle.in_dynamic_mode() or not 0 <= slope <= 1:
+            return super().forward(x)
+        return paddle.maximum(x, x * slope)
 
 _ACTIVATIONS = {
     'relu': nn.ReLU,
-    'leakyrelu': nn.LeakyReLU,
+    'leakyrelu': LeakyReLU,
     'sigmoid': nn.Sigmoid,
     'tanh': nn.Tanh,
     'gelu': nn.GELU,

@@ -1,0 +1,56 @@
+"""The static-graph forms that exported models use (they keep oneDNN
+working in Paddle Inference) compute what the eager kernels compute."""
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+import pytest
+
+from paddleseg.models.layers import LeakyReLU, resize_bilinear, spatial_size
+
+
+class _Resize(paddle.nn.Layer):
+    def __init__(self, size, align_corners):
+        super().__init__()
+        self.size, self.align_corners = size, align_corners
+
+    def forward(self, x, like):
+        size = self.size or spatial_size(like)
+        return resize_bilinear(x, size, self.align_corners)
+
+
+@pytest.mark.parametrize('align_corners', [False, True])
+@pytest.mark.parametrize('in_hw,out_hw', [((8, 16), (64, 128)),  # up 8x
+                                          ((7, 5), (29, 31)),    # odd ratios
+                                          ((16, 16), (8, 6)),    # down
+                                          ((1, 3), (5, 7)),      # one row
+                                          ((5, 5), (5, 5))])     # same size
+def test_static_resize_equals_interpolate(in_hw, out_hw, align_corners):
+    x = paddle.to_tensor(np.random.RandomState(0).randn(2, 3, *in_hw)
+                         .astype('float32'))
+    like = paddle.zeros([1, 1, *out_hw])
+    expected = F.interpolate(x, out_hw, mode='bilinear',
+                             align_corners=align_corners).numpy()
+    for size in (None, list(out_hw)):  # from a tensor's shape, or ints
+        layer = _Resize(size, align_corners)
+        np.testing.assert_allclose(layer(x, like).numpy(), expected)
+        spec = [paddle.static.InputSpec([None, 3, None, None], 'float32'),
+                paddle.static.InputSpec([None, 1, None, None], 'float32')]
+        static = paddle.jit.to_static(layer, input_spec=spec,
+                                      full_graph=True)
+        np.testing.assert_allclose(static(x, like).numpy(), expected,
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_static_leaky_relu_equals_kernel():
+    layer = LeakyReLU(0.01)
+    x = paddle.to_tensor(np.linspace(-3, 3, 61, dtype='float32')
+                         .reshape(1, 1, 61, 1))
+    np.testing.assert_allclose(layer(x).numpy(),
+                               F.leaky_relu(x, 0.01).numpy())
+    static = paddle.jit.to_static(layer, full_graph=True, input_spec=[
+        paddle.static.InputSpec([None, 1, None, None], 'float32')])
+    expected = F.leaky_relu(x, 0.01).numpy()
+    np.testing.assert_allclose(static(x).numpy(), expected, rtol=1e-6)
+    program = str(static.forward.concrete_program.main_program)
+    assert 'leaky_relu' not in program and 'maximum' in program
