@@ -19,7 +19,7 @@ from paddleseg.utils.visualize import (flat_palette, get_color_map_list,
                                        overlay, save_palette_png)
 from .infer import build_infer_fn
 
-__all__ = ['get_image_list', 'predict']
+__all__ = ['get_image_list', 'predict', 'resolve_palette', 'save_results']
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
 
@@ -102,7 +102,7 @@ def _output_name(image_path, image_dir):
     return os.path.splitext(name)[0] + '.png'
 
 
-def _resolve_palette(palette, custom_color):
+def resolve_palette(palette, custom_color):
     """A 256-colour flat palette: ``palette``, else ``custom_color`` over the
     default colours, else the default colours."""
     if palette is not None:
@@ -130,11 +130,22 @@ def _predict_one(model, transforms, path, infer_fn):
     return paddle.argmax(scores, axis=1)[0].numpy().astype(np.uint8)
 
 
-def _save_results(path, pred, image_dir, save_dir, palette):
-    """Write the palette PNG and the overlay of one image."""
+def save_results(path, pred, image_dir, save_dir, palette):
+    """Write the palette PNG and the overlay of one image.
+
+    Args:
+        path (str): The image file.
+        pred (np.ndarray): (H, W) uint8 class ids.
+        image_dir (str|None): Folder whose tree the output names mirror.
+        save_dir (str): Output folder.
+        palette (list): Flat 256-colour palette (:func:`resolve_palette`).
+
+    Returns:
+        str: The palette PNG written.
+    """
     name = _output_name(path, image_dir)
-    save_palette_png(pred, os.path.join(save_dir, 'pseudo_color_prediction',
-                                        name), palette)
+    png = os.path.join(save_dir, 'pseudo_color_prediction', name)
+    save_palette_png(pred, png, palette)
     image = cv2.imread(path, cv2.IMREAD_COLOR)
     if image is None:
         raise DataError("Image '{}' cannot be read as a colour image."
@@ -146,6 +157,7 @@ def _save_results(path, pred, image_dir, save_dir, palette):
             'trans_info.'.format(path, *pred.shape, *image.shape[:2]))
     _write_png(os.path.join(save_dir, 'added_prediction', name),
                overlay(image, pred, palette, bgr=True))
+    return png
 
 
 def predict(model, transforms, image_list, image_dir=None, save_dir='output',
@@ -174,7 +186,7 @@ def predict(model, transforms, image_list, image_dir=None, save_dir='output',
     """
     rank = paddle.distributed.get_rank()
     world_size = paddle.distributed.get_world_size()
-    colours = _resolve_palette(palette, custom_color)
+    colours = resolve_palette(palette, custom_color)
     infer_fn = build_infer_fn(aug_pred, scales, flip_horizontal, flip_vertical,
                               is_slide, stride, crop_size)
     mine = list(image_list)[rank::world_size]
@@ -187,10 +199,8 @@ def predict(model, transforms, image_list, image_dir=None, save_dir='output',
                              dynamic_ncols=True,
                              disable=None if rank == 0 else True):
                 pred = _predict_one(model, transforms, path, infer_fn)
-                _save_results(path, pred, image_dir, save_dir, colours)
-                written.append(os.path.join(
-                    save_dir, 'pseudo_color_prediction',
-                    _output_name(path, image_dir)))
+                written.append(save_results(path, pred, image_dir, save_dir,
+                                            colours))
     finally:
         if was_training:
             model.train()

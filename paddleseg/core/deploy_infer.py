@@ -1,0 +1,118 @@
+"""Run a Paddle Inference predictor over image files: preprocess with the
+deploy.yaml transforms, batch images of one size, map the output back to each
+image's size and save it as predict.py does."""
+
+import time
+
+import numpy as np
+import paddle
+
+from paddleseg.cvlibs import manager
+from paddleseg.cvlibs.builder import build_component
+from paddleseg.transforms import Compose
+from paddleseg.utils.errors import SegError
+from .infer import reverse_transform
+from .predict import resolve_palette, save_results
+
+__all__ = ['Segmenter', 'Timings']
+
+
+class Timings:
+    """Wall time per stage, for ``--benchmark``."""
+
+    STAGES = ('preprocess', 'inference', 'postprocess')
+
+    def __init__(self):
+        self.total = dict.fromkeys(self.STAGES, 0.0)
+        self.images = 0
+
+    def add(self, stage, seconds):
+        self.total[stage] += seconds
+
+    def report(self):
+        n = max(self.images, 1)
+        parts = ['{} {:.1f} ms'.format(s, 1000 * self.total[s] / n)
+                 for s in self.STAGES]
+        return 'Per image over {} images: {}.'.format(self.images,
+                                                      ', '.join(parts))
+
+
+def build_transforms(items, source):
+    """A :class:`Compose` of the transform configs in ``items``."""
+    try:
+        return Compose([build_component(t, '{}[{}]'.format(source, i),
+                                        manager.TRANSFORMS)
+                        for i, t in enumerate(items)])
+    except (TypeError, ValueError, KeyError) as e:
+        raise SegError('The transforms in {} cannot be built ({}); fix them '
+                       'or re-export the model.'.format(source, e)) from e
+
+
+def to_label_map(output, output_op, trans_info):
+    """(H, W) uint8 class ids of one image's predictor output, at the size
+    the image had before its transforms."""
+    out = paddle.to_tensor(output[np.newaxis])
+    if output_op == 'argmax':
+        ids = reverse_transform(out.astype('int32'), trans_info,
+                                mode='nearest')
+        return ids[0, 0].numpy().astype(np.uint8)
+    scores = reverse_transform(out, trans_info, mode='bilinear')
+    return paddle.argmax(scores, axis=1)[0].numpy().astype(np.uint8)
+
+
+class Segmenter:
+    """Segment image files with ``predictor`` as ``deploy`` describes.
+
+    Args:
+        predictor: A ``paddle.inference`` predictor.
+        deploy (DeployConfig): The exported model's deploy.yaml.
+    """
+
+    def __init__(self, predictor, deploy):
+        self.predictor = predictor
+        self.output_op = deploy.output_op
+        self.transforms = build_transforms(deploy.transforms,
+                                           deploy.path + ': Deploy.transforms')
+        self.palette = resolve_palette(deploy.palette, None)
+        self.timings = Timings()
+
+    def predict(self, batch):
+        """Outputs of a list of CHW float32 arrays of one size."""
+        inp = self.predictor.get_input_handle(
+            self.predictor.get_input_names()[0])
+        data = np.stack(batch)
+        inp.reshape(list(data.shape))
+        inp.copy_from_cpu(data)
+        self.predictor.run()
+        return self.predictor.get_output_handle(
+            self.predictor.get_output_names()[0]).copy_to_cpu()
+
+    def _preprocess(self, path):
+        start = time.perf_counter()
+        sample = self.transforms(dict(img=path, trans_info=[], gt_fields=[]))
+        self.timings.add('preprocess', time.perf_counter() - start)
+        return sample
+
+    def run(self, images, image_dir, save_dir, batch_size=1):
+        """Segment ``images`` and save the results; returns the palette
+        PNGs written. Images of different sizes go in separate batches."""
+        written = []
+        for first in range(0, len(images), batch_size):
+            paths = images[first:first + batch_size]
+            samples = [self._preprocess(p) for p in paths]
+            groups = {}
+            for i, s in enumerate(samples):
+                groups.setdefault(s['img'].shape, []).append(i)
+            for members in groups.values():
+                start = time.perf_counter()
+                outputs = self.predict([samples[i]['img'] for i in members])
+                self.timings.add('inference', time.perf_counter() - start)
+                start = time.perf_counter()
+                for i, output in zip(members, outputs):
+                    pred = to_label_map(output, self.output_op,
+                                        samples[i]['trans_info'])
+                    written.append(save_results(paths[i], pred, image_dir,
+                                                save_dir, self.palette))
+                self.timings.add('postprocess', time.perf_counter() - start)
+            self.timings.images += len(paths)
+        return written

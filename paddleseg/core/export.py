@@ -1,0 +1,153 @@
+"""Export a trained model for Paddle Inference: the static program
+(``model.json`` in Paddle 3's PIR format, ``model.pdiparams``) and PaddleSeg's
+``deploy.yaml`` beside it.
+
+The exported graph differs from the training graph only in form, never in
+what it computes: bilinear resizing and LeakyReLU take forms that Paddle
+Inference's oneDNN path runs (see ``paddleseg/models/layers``), and the native
+criss-cross attention operator gets a copy of its inputs in front, so oneDNN
+hands it plain NCHW data. Which criss-cross attention backend the graph holds
+is chosen by :func:`export_cca_backend`.
+"""
+
+import os
+import shutil
+import tempfile
+
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+import yaml
+
+from paddleseg.utils import logger
+from paddleseg.utils.errors import SegError
+
+__all__ = ['OUTPUT_OPS', 'ExportedNet', 'export_cca_backend',
+           'set_cca_backend', 'export_model', 'deploy_dict']
+
+OUTPUT_OPS = ('argmax', 'softmax', 'none')
+MODEL_FILE, PARAMS_FILE, DEPLOY_FILE = ('model.json', 'model.pdiparams',
+                                        'deploy.yaml')
+
+
+class ExportedNet(nn.Layer):
+    """The model's main logits followed by ``output_op``: ``argmax`` gives
+    (N, 1, H, W) int32 class ids, ``softmax`` (N, C, H, W) probabilities,
+    ``none`` the logits."""
+
+    def __init__(self, model, output_op='argmax'):
+        super().__init__()
+        if output_op not in OUTPUT_OPS:
+            raise SegError('--output_op {!r} is not one of {}.'.format(
+                output_op, ', '.join(OUTPUT_OPS)))
+        self.model, self.output_op = model, output_op
+
+    def forward(self, x):
+        out = self.model(x)
+        logit = out[0] if isinstance(out, (list, tuple)) else out
+        if self.output_op == 'argmax':
+            return paddle.argmax(logit, axis=1, keepdim=True, dtype='int32')
+        if self.output_op == 'softmax':
+            return F.softmax(logit, axis=1)
+        return logit
+
+
+def set_cca_backend(model, backend):
+    """Set the backend of every criss-cross attention layer in ``model``;
+    return how many there are."""
+    from paddleseg.models.layers import CrissCrossAttention
+    layers = [l for l in model.sublayers()
+              if isinstance(l, CrissCrossAttention)]
+    for layer in layers:
+        layer.backend = backend
+    return len(layers)
+
+
+def export_cca_backend(device='cpu'):
+    """The criss-cross attention backend an exported graph should hold when
+    the user asks for ``auto``: the one measured faster in Paddle Inference
+    on ``device`` (``benchmarks/results/inference.md``).
+
+    On CPU with oneDNN the pure-Paddle path (batched matmuls, which oneDNN
+    runs) is as fast as the native operator or faster, and the model then
+    needs no operator library where it is deployed. On GPU the native
+    operator is the measured winner in eager mode; there is no Paddle GPU
+    build here to measure inference, so that choice is untested.
+    """
+    return 'native' if device == 'gpu' else 'reference'
+
+
+def deploy_dict(transforms, input_shape, output_op, palette=None):
+    """The content of ``deploy.yaml`` in PaddleSeg's format."""
+    deploy = {
+        'model': MODEL_FILE,
+        'params': PARAMS_FILE,
+        'transforms': transforms,
+        'input_shape': [int(s) for s in input_shape],
+        'output_op': output_op,
+        'output_dtype': 'int32' if output_op == 'argmax' else 'float32',
+    }
+    if palette is not None:  # ours: lets infer.py colour like predict.py
+        deploy['palette'] = [[int(c) for c in rgb] for rgb in palette]
+    return {'Deploy': deploy}
+
+
+def _check_input_shape(input_shape):
+    shape = [-1, 3, -1, -1] if input_shape is None else list(input_shape)
+    if len(shape) != 4 or any(not isinstance(s, int) or s == 0 or s < -1
+                              for s in shape):
+        raise SegError('--input_shape must be four sizes N C H W (-1 for any '
+                       'size), got {}.'.format(input_shape))
+    return shape
+
+
+def export_model(model, save_dir, transforms, input_shape=None,
+                 output_op='argmax', cca_backend='auto', palette=None,
+                 device='cpu'):
+    """Write ``model.json``, ``model.pdiparams`` and ``deploy.yaml``.
+
+    The files are written in a temporary folder inside ``save_dir`` and then
+    moved in, ``deploy.yaml`` last, so an interrupted export never leaves a
+    ``deploy.yaml`` that points at a half-written model.
+
+    Args:
+        model (nn.Layer): The model with its weights loaded.
+        save_dir (str): Output folder (created).
+        transforms (list): The ``val_dataset.transforms`` config entries.
+        input_shape (list, optional): N C H W; -1 marks a size known only at
+            run time (default ``[-1, 3, -1, -1]``).
+        output_op (str): ``argmax``, ``softmax`` or ``none``.
+        cca_backend (str): ``auto`` (see :func:`export_cca_backend`),
+            ``native`` or ``reference``.
+        palette (list, optional): RGB triples recorded for ``infer.py``.
+        device (str): The device the model is exported for.
+
+    Returns:
+        dict: Paths of ``model``, ``params`` and ``deploy``.
+    """
+    shape = _check_input_shape(input_shape)
+    net = ExportedNet(model, output_op)
+    backend = (export_cca_backend(device) if cca_backend == 'auto'
+               else cca_backend)
+    if set_cca_backend(model, backend):
+        logger.info('Exporting criss-cross attention with the %s backend',
+                    backend)
+    net.eval()
+    spec = [paddle.static.InputSpec([None if s == -1 else s for s in shape],
+                                    'float32', 'x')]
+    os.makedirs(save_dir, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix='.export-', dir=save_dir)
+    try:
+        static = paddle.jit.to_static(net, input_spec=spec, full_graph=True)
+        paddle.jit.save(static, os.path.join(tmp, 'model'))
+        with open(os.path.join(tmp, DEPLOY_FILE), 'w') as f:
+            yaml.safe_dump(deploy_dict(transforms, shape, output_op, palette),
+                           f, sort_keys=False, default_flow_style=None)
+        paths = {}
+        for key, name in (('model', MODEL_FILE), ('params', PARAMS_FILE),
+                          ('deploy', DEPLOY_FILE)):
+            paths[key] = os.path.join(save_dir, name)
+            os.replace(os.path.join(tmp, name), paths[key])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return paths
