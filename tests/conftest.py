@@ -47,3 +47,16 @@ def paddleseg_keys():
         return keys
 
     return _read
+
+
+@pytest.fixture(scope='session')
+def native_op():
+    """Build (once per session, in the temp PADDLE_EXTENSION_DIR) and load
+    the native library; skip when this machine has no C++ compiler."""
+    from paddleseg.ops import native
+    if native.compiler() is None:
+        pytest.skip('no C++ compiler: the native operator cannot be built')
+    native.build()
+    path = native.load_native()
+    assert path is not None, native.native_error()
+    return path

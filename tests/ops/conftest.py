@@ -1,10 +1,9 @@
-"""Fixtures of the operator tests: a NumPy oracle and the native library."""
+"""Fixtures of the operator tests: a NumPy oracle and its inputs (the
+native library fixture, `native_op`, is in tests/conftest.py)."""
 
 import numpy as np
 import paddle
 import pytest
-
-from paddleseg.ops import native
 
 
 def cca_numpy(q, k, v):
@@ -46,15 +45,3 @@ def oracle():
 def inputs():
     """``inputs((B, Cq, C, H, W), dtype='float64', seed=0, grad=True)``."""
     return random_inputs
-
-
-@pytest.fixture(scope='session')
-def native_op():
-    """Build (once per session, in the temp PADDLE_EXTENSION_DIR) and load
-    the native library; skip when this machine has no C++ compiler."""
-    if native.compiler() is None:
-        pytest.skip('no C++ compiler: the native operator cannot be built')
-    native.build()
-    path = native.load_native()
-    assert path is not None, native.native_error()
-    return path
