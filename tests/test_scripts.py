@@ -1,5 +1,6 @@
 """End to end through the root scripts, as a user runs them: train -> val ->
-predict on tiny demo data, bad input, SIGKILL + resume, a 2-process launch."""
+predict -> export -> deploy/python/infer.py on tiny demo data, bad input,
+SIGKILL + resume, a 2-process launch."""
 
 import os
 import re
@@ -100,6 +101,19 @@ def test_train_val_predict(demo):
     assert im.mode == 'P' and im.size == (64, 32)
     assert np.asarray(im).max() < 19
     assert len(list((pred_dir / 'added_prediction').rglob('*.png'))) == 2
+    export_dir = base / 'inference_model'
+    run('export.py', '--config', cfg, '--model_path',
+        str(out / 'iter_4' / 'model.pdparams'), '--save_dir', str(export_dir))
+    assert sorted(os.listdir(export_dir)) == ['deploy.yaml', 'model.json',
+                                              'model.pdiparams']
+    run(os.path.join('deploy', 'python', 'infer.py'), '--config',
+        str(export_dir / 'deploy.yaml'), '--image_path',
+        str(base / 'data' / 'leftImg8bit' / 'val'), '--save_dir',
+        str(base / 'infer'))
+    for png in pngs:
+        other = base / 'infer' / png.relative_to(pred_dir)
+        assert (np.asarray(Image.open(other)) == np.asarray(Image.open(png))
+                ).mean() >= 0.999
 
 
 @pytest.mark.parametrize('args, expected', [
@@ -113,6 +127,10 @@ def test_train_val_predict(demo):
      '/no/model.pdparams'),
     (['train.py', '--config', '{cfg}', '--resume_model', '/no/ckpt'],
      '/no/ckpt'),
+    (['export.py', '--config', '{cfg}', '--model_path', '/no/model.pdparams'],
+     '/no/model.pdparams'),
+    (['deploy/python/infer.py', '--config', '/no/deploy.yaml',
+      '--image_path', 'README.md'], "'/no/deploy.yaml' does not exist"),
 ])
 def test_bad_input_is_one_clear_line(demo, args, expected):
     _, cfg = demo
