@@ -1,7 +1,9 @@
-"""The README's main job: demo data, then train, evaluate and predict.
+"""The README's main job: demo data, then train, evaluate, predict, export
+and segment with the exported model in Paddle Inference.
 
 Runs the same command lines a user would type (``train.py``, ``val.py``,
-``predict.py``) one after another and stops at the first failure.
+``predict.py``, ``export.py``, ``deploy/python/infer.py``) one after another
+and stops at the first failure.
 
     python tools/run_demo.py --config configs/quick_start/fcn_resnet18_demo.yml
 """
@@ -47,6 +49,14 @@ def main():
     run([py, 'predict.py', '--config', args.config, '--model_path', best,
          '--image_path', os.path.join(args.data_dir, 'leftImg8bit', 'val'),
          '--save_dir', result])
+    model_dir = os.path.join(args.save_dir, 'inference_model')
+    infer_dir = os.path.join(args.save_dir, 'infer')
+    run([py, 'export.py', '--config', args.config, '--model_path', best,
+         '--save_dir', model_dir])
+    run([py, os.path.join('deploy', 'python', 'infer.py'), '--config',
+         os.path.join(model_dir, 'deploy.yaml'), '--image_path',
+         os.path.join(args.data_dir, 'leftImg8bit', 'val'), '--save_dir',
+         infer_dir, '--benchmark'])
     attention = ''
     if _model_type(args.config) == 'CCNet':
         image, points = _attention_points(args.data_dir)
@@ -57,10 +67,12 @@ def main():
         attention = '; attention maps (image | R = 1 | R = 2): {}'.format(
             attention_dir)
     print('\nDone. Training took {:.0f} s. Metrics: {}; colour label maps: {}; '
-          'overlays: {}{}.'.format(
+          'overlays: {}; exported model: {} (its Paddle Inference results: '
+          '{}){}.'.format(
               t_train, os.path.join(args.save_dir, 'metrics.json'),
               os.path.join(result, 'pseudo_color_prediction'),
-              os.path.join(result, 'added_prediction'), attention))
+              os.path.join(result, 'added_prediction'), model_dir, infer_dir,
+              attention))
 
 
 def _model_type(config):
