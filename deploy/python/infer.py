@@ -37,7 +37,8 @@ def parse_args(argv=None):
                    help='An image, a folder of images, or a .txt list.')
     p.add_argument('--batch_size', type=int, default=1)
     p.add_argument('--save_dir', default='output/infer')
-    p.add_argument('--device', choices=['cpu', 'gpu'], default='cpu')
+    p.add_argument('--device', choices=['cpu', 'gpu'], default=None,
+                   help='Default: gpu when Paddle has CUDA, else cpu.')
     p.add_argument('--cpu_threads', type=int, default=None,
                    help='Default: $OMP_NUM_THREADS, else the core count.')
     p.add_argument('--enable_mkldnn', type=_bool, nargs='?', const=True,
@@ -65,9 +66,12 @@ def main(argv=None):
     from paddleseg.core.predict import get_image_list
     from paddleseg.utils import logger
 
+    import paddle
+    device = args.device or ('gpu' if paddle.is_compiled_with_cuda()
+                             else 'cpu')
     deploy = DeployConfig(args.config)
     predictor = create_predictor(
-        deploy, device=args.device, cpu_threads=args.cpu_threads,
+        deploy, device=device, cpu_threads=args.cpu_threads,
         enable_mkldnn=args.enable_mkldnn, use_trt=args.use_trt,
         precision=args.precision)
     images, image_dir = get_image_list(args.image_path)

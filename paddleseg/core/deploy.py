@@ -119,7 +119,8 @@ def create_predictor(deploy, device='cpu', cpu_threads=None,
             ``$OMP_NUM_THREADS`` or the number of cores).
         enable_mkldnn (bool): oneDNN on CPU.
         use_trt (bool): TensorRT on GPU.
-        precision (str): ``fp32``, ``fp16`` or ``int8`` (TensorRT).
+        precision (str): ``fp32``; on GPU also ``fp16``, and ``int8`` with
+            TensorRT. The GPU branch is untested here (no Paddle GPU build).
     """
     from paddle import inference
     from paddleseg.utils.runtime import default_cpu_threads
@@ -129,13 +130,14 @@ def create_predictor(deploy, device='cpu', cpu_threads=None,
     if device == 'gpu':
         _setup_gpu(config, use_trt, precision)
     else:
+        if precision != 'fp32':
+            raise SegError('--precision {} needs --device gpu; on CPU the '
+                           'model runs in fp32.'.format(precision))
         config.disable_gpu()
         config.set_cpu_math_library_num_threads(
             int(cpu_threads or default_cpu_threads()))
         if enable_mkldnn:
             config.enable_onednn()
-            if precision == 'fp16':
-                config.enable_onednn_bfloat16()
         else:
             config.disable_onednn()
     try:
@@ -153,11 +155,14 @@ def _setup_gpu(config, use_trt, precision):
         raise SegError('--device gpu was requested but this Paddle build has '
                        'no CUDA; install paddlepaddle-gpu or use --device '
                        'cpu.')
-    config.enable_use_gpu(256, 0)
+    kinds = {'fp32': inference.PrecisionType.Float32,
+             'fp16': inference.PrecisionType.Half,
+             'int8': inference.PrecisionType.Int8}
+    if precision == 'int8' and not use_trt:
+        raise SegError('--precision int8 needs --use_trt (TensorRT '
+                       'calibration); use fp32 or fp16 without it.')
+    config.enable_use_gpu(256, 0, kinds[precision])
     if use_trt:
-        kinds = {'fp32': inference.PrecisionType.Float32,
-                 'fp16': inference.PrecisionType.Half,
-                 'int8': inference.PrecisionType.Int8}
         config.enable_tensorrt_engine(
             workspace_size=1 << 30, max_batch_size=1, min_subgraph_size=3,
             precision_mode=kinds[precision], use_static=False,

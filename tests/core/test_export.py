@@ -13,7 +13,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from paddleseg.core.deploy import DeployConfig, uses_native_op
+from paddleseg.core.deploy import (DeployConfig, create_predictor,
+                                   uses_native_op)
 from paddleseg.core.export import export_model
 from paddleseg.core.predict import get_image_list, predict
 from paddleseg.cvlibs import Config, SegBuilder
@@ -209,6 +210,8 @@ def test_deploy_config_errors_and_legacy_model_name(setup, tmp_path):
     with pytest.raises(SegError, match='no `Deploy` section'):
         DeployConfig(str(tmp_path))
     yaml.safe_dump(deploy, open(paths['deploy'], 'w'))
+    with pytest.raises(SegError, match='--precision fp16 needs --device gpu'):
+        create_predictor(DeployConfig(str(tmp_path)), precision='fp16')
     os.remove(paths['params'])
     with pytest.raises(SegError, match='model.pdiparams.*does not exist'):
         DeployConfig(str(tmp_path))
