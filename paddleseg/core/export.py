@@ -20,12 +20,12 @@ import paddle.nn.functional as F
 import yaml
 
 from paddleseg.utils import logger
+from paddleseg.utils.cli import OUTPUT_OPS
 from paddleseg.utils.errors import SegError
 
 __all__ = ['OUTPUT_OPS', 'ExportedNet', 'export_cca_backend',
-           'set_cca_backend', 'export_model', 'deploy_dict']
-
-OUTPUT_OPS = ('argmax', 'softmax', 'none')
+           'set_cca_backend', 'export_model', 'export_settings',
+           'deploy_dict']
 MODEL_FILE, PARAMS_FILE, DEPLOY_FILE = ('model.json', 'model.pdiparams',
                                         'deploy.yaml')
 
@@ -38,8 +38,9 @@ class ExportedNet(nn.Layer):
     def __init__(self, model, output_op='argmax'):
         super().__init__()
         if output_op not in OUTPUT_OPS:
-            raise SegError('--output_op {!r} is not one of {}.'.format(
-                output_op, ', '.join(OUTPUT_OPS)))
+            raise SegError(
+                'output_op {!r} (--output_op or export.output_op) is not one '
+                'of {}.'.format(output_op, ', '.join(OUTPUT_OPS)))
         self.model, self.output_op = model, output_op
 
     def forward(self, x):
@@ -75,6 +76,20 @@ def export_cca_backend(device='cpu'):
     build here to measure inference, so that choice is untested.
     """
     return 'native' if device == 'gpu' else 'reference'
+
+
+def export_settings(cfg, input_shape=None, output_op=None):
+    """Transforms, input shape and output op of an export: the arguments
+    where given, else the config's ``export`` section, else the validation
+    transforms, ``[-1, 3, -1, -1]`` and ``argmax``."""
+    export_cfg = cfg.export_config
+    transforms = (export_cfg.get('transforms') or
+                  (cfg.val_dataset_cfg or {}).get('transforms') or
+                  [{'type': 'Normalize'}])
+    shape = list(input_shape or export_cfg.get('input_shape') or
+                 [-1, 3, -1, -1])
+    return transforms, shape, output_op or export_cfg.get('output_op',
+                                                          'argmax')
 
 
 def deploy_dict(transforms, input_shape, output_op, palette=None):
