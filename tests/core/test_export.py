@@ -223,3 +223,40 @@ def test_export_rejects_bad_input_shape(setup, tmp_path, shape):
     with pytest.raises(SegError, match='--input_shape'):
         export_model(model, str(tmp_path), transforms, input_shape=shape)
     assert not os.listdir(tmp_path)
+
+
+LEGACY_EXPORT = """
+import paddle
+class Conv(paddle.nn.Layer):
+    def __init__(self):
+        super().__init__()
+        self.conv = paddle.nn.Conv2D(3, 19, 1)
+    def forward(self, x):
+        return self.conv(x)
+paddle.seed(0)
+layer = Conv()
+layer.eval()
+spec = [paddle.static.InputSpec([None, 3, None, None], 'float32', 'x')]
+paddle.jit.save(paddle.jit.to_static(layer, input_spec=spec,
+                                     full_graph=True), {!r})
+"""
+
+
+def test_legacy_pdmodel_export_runs(setup, tmp_path):
+    # A model exported the pre-PIR way (PaddleSeg 2.x: model.pdmodel) still
+    # runs: deploy.yaml names it and infer.py loads it.
+    script = tmp_path / 'legacy_export.py'  # dy2static needs a source file
+    script.write_text(LEGACY_EXPORT.format(str(tmp_path / 'model')))
+    subprocess.run([sys.executable, str(script)], check=True,
+                   capture_output=True,
+                   env=dict(os.environ, FLAGS_enable_pir_api='0'))
+    assert (tmp_path / 'model.pdmodel').is_file()
+    yaml.safe_dump({'Deploy': {
+        'model': 'model.pdmodel', 'params': 'model.pdiparams',
+        'transforms': [{'type': 'Normalize'}], 'output_op': 'none',
+        'input_shape': [-1, 3, -1, -1], 'output_dtype': 'float32'}},
+        open(tmp_path / 'deploy.yaml', 'w'))
+    assert DeployConfig(str(tmp_path)).model_file.endswith('model.pdmodel')
+    labels = _infer(setup, tmp_path, tmp_path / 'out')
+    assert len(labels) == 2 and all(v.shape == (64, 128)
+                                    for v in labels.values())
