@@ -86,8 +86,9 @@ def markdown(rows, info):
              'Median latency of `predictor.run()` for one image, 2 threads; '
              'native = the C++ criss-cross attention operator, reference = '
              'the pure-Paddle path (batched matmuls). Ratio = native / '
-             'reference in the same run. Machine: {cpu_count} cores, {platform}'
-             ', Paddle {paddle}, MKL_DEBUG_CPU_TYPE={mkl}.'.format(**info), '',
+             'reference in the same run. Machine: {cpu_count} cores, '
+             '{platform}, Paddle {paddle}, MKL_DEBUG_CPU_TYPE={mkl}.'
+             .format(**info), '',
              '| case | input | oneDNN | native (s) | reference (s) | ratio | '
              'same labels |', '|---|---|---|---|---|---|---|']
     for r in rows:
