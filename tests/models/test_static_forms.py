@@ -7,6 +7,7 @@ import paddle.nn.functional as F
 import pytest
 
 from paddleseg.models.layers import LeakyReLU, resize_bilinear, spatial_size
+from paddleseg.ops import criss_cross_attention_reference
 
 
 class _Resize(paddle.nn.Layer):
@@ -54,3 +55,27 @@ def test_static_leaky_relu_equals_kernel():
     np.testing.assert_allclose(static(x).numpy(), expected, rtol=1e-6)
     program = str(static.forward.concrete_program.main_program)
     assert 'leaky_relu' not in program and 'maximum' in program
+
+
+class _Attention(paddle.nn.Layer):
+    def forward(self, query, key, value):
+        return criss_cross_attention_reference(query, key, value)
+
+
+@pytest.mark.parametrize('shape', [(2, 3, 5, 6, 7), (1, 2, 4, 9, 1)])
+def test_static_attention_reference_equals_eager(shape):
+    # Static graphs compute the reference with batched matmuls, eager mode
+    # with einsums (each the faster where it runs).
+    b, cq, c, h, w = shape
+    rng = np.random.RandomState(0)
+    q, k, v = (paddle.to_tensor(rng.randn(*s).astype('float32'))
+               for s in ((b, cq, h, w), (b, cq, h, w), (b, c, h, w)))
+    layer = _Attention()
+    expected = layer(q, k, v).numpy()
+    spec = [paddle.static.InputSpec([None, n, None, None], 'float32')
+            for n in (cq, cq, c)]
+    static = paddle.jit.to_static(layer, input_spec=spec, full_graph=True)
+    np.testing.assert_allclose(static(q, k, v).numpy(), expected,
+                               rtol=1e-5, atol=1e-5)
+    program = str(static.forward.concrete_program.main_program)
+    assert 'einsum' not in program and 'matmul' in program
