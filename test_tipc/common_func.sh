@@ -80,6 +80,24 @@ func_check_mode() {
     return 1
 }
 
+# tipc_setup SCRIPT ARGS...: the arguments both scripts take, `<txt> <mode>`.
+# Sets TXT (absolute path), MODE, and PYTHON ($PYTHON, else the txt's
+# `python:` key, else python3). Returns 2 with a message on a bad command
+# line, an unknown mode or a missing txt.
+tipc_setup() {
+    local script=$1
+    shift
+    if [ $# -ne 2 ]; then
+        echo "Usage: bash $script <train_infer_python.txt> lite_train_lite_infer" >&2
+        return 2
+    fi
+    TXT=$(realpath "$1") || return 2
+    MODE=$2
+    func_check_mode "$MODE" || return 2
+    [ -f "$TXT" ] || { echo "Error: TIPC config '$1' does not exist." >&2; return 2; }
+    PYTHON=${PYTHON:-$(func_parser_value "$TXT" python 2> /dev/null || echo python3)}
+}
+
 # status_check RC COMMAND LOG: append PaddleSeg's result line for COMMAND to
 # LOG, count a failure in TIPC_FAILURES; returns RC.
 status_check() {

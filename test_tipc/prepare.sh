@@ -8,17 +8,10 @@
 # Environment: PYTHON (default: the txt's `python:` key, else python3);
 # TIPC_SKIP_INSTALL=1 skips the pip install (e.g. in an already set-up venv).
 
-if [ $# -ne 2 ]; then
-    echo "Usage: bash $0 <train_infer_python.txt> lite_train_lite_infer" >&2
-    exit 2
-fi
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$ROOT/test_tipc/common_func.sh"
-TXT=$(realpath "$1") || exit 2
-MODE=$2
-func_check_mode "$MODE" || exit 2
+tipc_setup "$0" "$@" || exit 2
 func_parser_value "$TXT" model_name > /dev/null || exit 2
-PYTHON=${PYTHON:-$(func_parser_value "$TXT" python 2> /dev/null || echo python3)}
 cd "$ROOT" || exit 2
 
 if [ "${TIPC_SKIP_INSTALL:-0}" = "1" ]; then

@@ -16,16 +16,9 @@
 # Environment: PYTHON overrides the txt's `python:` key; OMP_NUM_THREADS
 # defaults to the number of cores.
 
-if [ $# -ne 2 ]; then
-    echo "Usage: bash $0 <train_infer_python.txt> lite_train_lite_infer" >&2
-    exit 2
-fi
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$ROOT/test_tipc/common_func.sh"
-TXT=$(realpath "$1") || exit 2
-MODE=$2
-func_check_mode "$MODE" || exit 2
-[ -f "$TXT" ] || { echo "Error: TIPC config '$1' does not exist." >&2; exit 2; }
+tipc_setup "$0" "$@" || exit 2
 dups=$(func_duplicate_keys "$TXT")
 if [ -n "$dups" ]; then
     echo "Error: $TXT sets these keys more than once (only the first would be" \
@@ -57,7 +50,6 @@ need infer_script inference
 need mkldnn_list --enable_mkldnn
 need cpu_threads --cpu_threads
 need image_path --image_path
-PYTHON=${PYTHON:-$(func_parser_value "$TXT" python 2> /dev/null || echo python3)}
 IFS='|' read -r -a nprocs <<< "$nproc_list"
 for n in "${nprocs[@]}"; do
     if ! [[ $n =~ ^[1-9][0-9]*$ ]]; then
