@@ -13,6 +13,40 @@ os.environ.setdefault('PADDLE_EXTENSION_DIR',
                       tempfile.mkdtemp(prefix='paddleseg_ext_'))
 
 
+TINY_MODEL_CONFIG = """
+val_dataset:
+  type: Cityscapes
+  dataset_root: {data}
+  transforms: {transforms}
+  mode: val
+model:
+  type: {model}
+  backbone:
+    type: ResNet18_vd
+    output_stride: 8
+"""
+
+
+@pytest.fixture(scope='session')
+def write_model_config():
+    """``write(path, data_root, transforms='[{type: Normalize}]',
+    model='CCNet')``: write a validation-only config of a small model
+    (ResNet18_vd at output stride 8; CCNet with R = 2) to ``path`` and
+    return it as a string."""
+
+    def _write(path, data_root, transforms='[{type: Normalize}]',
+               model='CCNet'):
+        text = TINY_MODEL_CONFIG.format(data=data_root, transforms=transforms,
+                                        model=model)
+        if model == 'CCNet':
+            text += '  recurrence: 2\n'
+        with open(path, 'w') as f:
+            f.write(text)
+        return str(path)
+
+    return _write
+
+
 @pytest.fixture
 def write_yaml(tmp_path):
     """Write a YAML text to tmp_path/<name> and return its path."""

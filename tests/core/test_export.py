@@ -31,21 +31,12 @@ _spec = importlib.util.spec_from_file_location(
 infer_script = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(infer_script)
 
-CONFIG = """
-val_dataset:
-  type: Cityscapes
-  dataset_root: {data}
-  transforms: {transforms}
-  mode: val
-model:
-  type: CCNet
-  backbone:
-    type: ResNet18_vd
-    output_stride: 8
-  recurrence: 2
-  dropout_prob: 0.1
-"""
-NORMALIZE = '[{type: Normalize}]'
+# val transforms of the configs the tests export, by name
+TRANSFORMS = {
+    'normalize': '[{type: Normalize}]',
+    # infer.py must bring the output back to the image size as predict.py
+    'resize': '[{type: Resize, target_size: [96, 48]}, {type: Normalize}]',
+}
 
 
 def _randomise_statistics(model):
@@ -62,28 +53,29 @@ def _randomise_statistics(model):
 
 
 @pytest.fixture(scope='module')
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, write_model_config):
+    """The demo data, one CCNet's weights, and its config with each of
+    TRANSFORMS (``<name>.yml``)."""
     base = tmp_path_factory.mktemp('export')
     make_demo_data(str(base / 'data'), num_train=1, num_val=2, width=128,
                    height=64)
+    for name, transforms in TRANSFORMS.items():
+        write_model_config(base / (name + '.yml'), base / 'data', transforms)
     paddle.seed(0)
-    cfg_path = base / 'ccnet.yml'
-    cfg_path.write_text(CONFIG.format(data=base / 'data',
-                                      transforms=NORMALIZE))
-    model = SegBuilder(Config(str(cfg_path))).model
+    model = SegBuilder(Config(str(base / 'normalize.yml'))).model
     _randomise_statistics(model)
     paddle.save(model.state_dict(), str(base / 'model.pdparams'))
     return base
 
 
-def _build(base, transforms=NORMALIZE):
-    path = base / 'cfg_{}.yml'.format(abs(hash(transforms)))
-    path.write_text(CONFIG.format(data=base / 'data', transforms=transforms))
-    builder = SegBuilder(Config(str(path)))
+def _build(base, name='normalize'):
+    """Builder, model with the saved weights, and transform configs."""
+    cfg = Config(str(base / (name + '.yml')))
+    builder = SegBuilder(cfg)
     model = builder.model
     model.set_state_dict(paddle.load(str(base / 'model.pdparams')))
     model.eval()
-    return builder, model, yaml.safe_load(transforms)
+    return builder, model, cfg.val_dataset_cfg['transforms']
 
 
 def _labels(folder):
@@ -154,8 +146,7 @@ def test_infer_equals_predict_with_and_without_onednn(setup, tmp_path,
 def test_infer_maps_resized_inputs_back(setup, tmp_path):
     # A Resize in the transforms: infer.py brings the output back to the
     # image size as predict.py does.
-    resize = '[{type: Resize, target_size: [96, 48]}, {type: Normalize}]'
-    builder, model, transforms = _build(setup, resize)
+    builder, model, transforms = _build(setup, 'resize')
     expected = _predict(setup, builder, model, tmp_path / 'predict')
     export_model(model, str(tmp_path / 'model'), transforms,
                  output_op='none', cca_backend='reference')

@@ -25,28 +25,12 @@ from paddleseg.core.export import ExportedNet  # noqa: E402
 from paddleseg.utils import cli  # noqa: E402
 from paddleseg.utils.errors import SegError  # noqa: E402
 
-CONFIG = """
-val_dataset:
-  type: Cityscapes
-  dataset_root: {root}/no_data_needed
-  transforms:
-    - type: Normalize
-  mode: val
-model:
-  type: CCNet
-  backbone:
-    type: ResNet18_vd
-    output_stride: 8
-  recurrence: 2
-"""
-
-
 def relative_error(a, b):
     return float(np.abs(a.astype(np.float64) - b).max() / np.abs(b).max())
 
 
 @pytest.fixture(scope='module')
-def ccnet(tmp_path_factory):
+def ccnet(tmp_path_factory, write_model_config):
     """A random CCNet whose attention is switched on (gamma 1) and
     well-conditioned. Random query weights give energies of 2e3 to 1e4
     here: the softmax is nearly one-hot and near-ties make float32 results
@@ -55,18 +39,17 @@ def ccnet(tmp_path_factory):
     BatchNorm statistics). Scaled by 0.05 they lie in a trained model's
     range (|energy| < 100)."""
     base = tmp_path_factory.mktemp('onnx')
-    cfg = base / 'ccnet.yml'
-    cfg.write_text(CONFIG.format(root=base))
+    cfg = write_model_config(base / 'ccnet.yml', base / 'no_data_needed')
     from paddleseg.cvlibs import Config, SegBuilder
     paddle.seed(0)
-    model = SegBuilder(Config(str(cfg))).model
+    model = SegBuilder(Config(cfg)).model
     cca = model.head.cca
     cca.gamma.set_value(paddle.to_tensor([1.0]))
     cca.q_conv.weight.set_value(cca.q_conv.weight * 0.05)
     cca.backend = 'reference'  # eager runs the definition, as ONNX does
     model.eval()
     paddle.save(model.state_dict(), str(base / 'model.pdparams'))
-    return base, str(cfg), model
+    return base, cfg, model
 
 
 def tool_args(base, cfg, save_file, *extra):

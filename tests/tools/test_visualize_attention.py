@@ -16,36 +16,19 @@ sys.path.insert(0, os.path.join(ROOT, 'tools'))
 from make_demo_data import make_demo_data  # noqa: E402
 import visualize_attention  # noqa: E402
 
-CONFIG = """
-val_dataset:
-  type: Cityscapes
-  dataset_root: {data}
-  transforms:
-    - type: Normalize
-  mode: val
-model:
-  type: {model}
-  backbone:
-    type: ResNet18_vd
-    output_stride: 8
-  recurrence: 2
-"""
-
-
 @pytest.fixture(scope='module')
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, write_model_config):
     base = tmp_path_factory.mktemp('attention')
     make_demo_data(str(base / 'data'), num_train=1, num_val=1, width=128,
                    height=64)
-    cfg = base / 'ccnet.yml'
-    cfg.write_text(CONFIG.format(data=base / 'data', model='CCNet'))
+    cfg = write_model_config(base / 'ccnet.yml', base / 'data')
     from paddleseg.cvlibs import Config, SegBuilder
     paddle.seed(0)
-    model = SegBuilder(Config(str(cfg))).model
+    model = SegBuilder(Config(cfg)).model
     model.head.cca.gamma.set_value(paddle.to_tensor([1.0]))
     paddle.save(model.state_dict(), str(base / 'model.pdparams'))
     image = str(next((base / 'data' / 'leftImg8bit' / 'val').rglob('*.png')))
-    return base, str(cfg), image
+    return base, cfg, image
 
 
 def run_tool(base, cfg, image, *points):
@@ -91,11 +74,9 @@ def test_bad_points(setup, points, message):
         run_tool(base, cfg, image, *points)
 
 
-def test_model_without_attention(setup, tmp_path):
+def test_model_without_attention(setup, tmp_path, write_model_config):
     from paddleseg.utils.errors import SegError
     base, _, image = setup
-    cfg = tmp_path / 'fcn.yml'
-    cfg.write_text(CONFIG.format(data=base / 'data', model='FCN').replace(
-        '  recurrence: 2\n', ''))
+    cfg = write_model_config(tmp_path / 'fcn.yml', base / 'data', model='FCN')
     with pytest.raises(SegError, match='has no criss-cross attention'):
-        run_tool(base, str(cfg), image, '1,1')
+        run_tool(base, cfg, image, '1,1')
