@@ -7,11 +7,12 @@ import os
 
 import yaml
 
+from paddleseg.ops.criss_cross_attention import OP_NAME
 from paddleseg.utils.errors import SegError
+from .export import MODEL_FILE, PARAMS_FILE
 
 __all__ = ['DeployConfig', 'uses_native_op', 'create_predictor']
 
-_NATIVE_OP = 'paddleseg_cca'
 _LEGACY_MODEL = 'model.pdmodel'
 
 
@@ -48,7 +49,7 @@ class DeployConfig:
         self.dic = dic['Deploy']
         self.dir = os.path.dirname(os.path.abspath(path))
         self.model_file = self._model_file()
-        self.params_file = self._file('params', 'model.pdiparams')
+        self.params_file = self._file('params', PARAMS_FILE)
 
     def _file(self, key, default):
         path = os.path.join(self.dir, str(self.dic.get(key) or default))
@@ -61,8 +62,8 @@ class DeployConfig:
     def _model_file(self):
         """``Deploy.model``; a ``.pdmodel`` written by an older export falls
         back to ``model.json`` beside it and the other way round."""
-        name = str(self.dic.get('model') or 'model.json')
-        for candidate in (name, 'model.json', _LEGACY_MODEL):
+        name = str(self.dic.get('model') or MODEL_FILE)
+        for candidate in (name, MODEL_FILE, _LEGACY_MODEL):
             path = os.path.join(self.dir, candidate)
             if os.path.isfile(path):
                 return path
@@ -88,7 +89,7 @@ def uses_native_op(model_file):
     operator (its library must then be loaded before the predictor is
     made)."""
     with open(model_file, 'rb') as f:
-        return _NATIVE_OP.encode() in f.read()
+        return OP_NAME.encode() in f.read()
 
 
 def load_op_library(model_file):

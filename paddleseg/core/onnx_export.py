@@ -26,6 +26,7 @@ import tempfile
 import numpy as np
 
 from paddleseg.utils import logger
+from .export import MODEL_FILE, PARAMS_FILE
 from paddleseg.utils.errors import SegError
 
 __all__ = ['RELATIVE_ERROR_LIMIT', 'PIXEL_AGREEMENT_LIMIT',
@@ -35,7 +36,6 @@ __all__ = ['RELATIVE_ERROR_LIMIT', 'PIXEL_AGREEMENT_LIMIT',
 
 RELATIVE_ERROR_LIMIT = 1e-4
 PIXEL_AGREEMENT_LIMIT = 0.999
-MODEL_FILE, PARAMS_FILE = 'model.json', 'model.pdiparams'
 _CCA_ENV = 'PADDLESEG_CCA_BACKEND'
 _TAIL_LINES = 12
 

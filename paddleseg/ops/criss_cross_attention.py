@@ -34,7 +34,7 @@ from paddleseg.utils.errors import SegError
 
 BACKENDS = ('auto', 'native', 'reference')
 _ENV = 'PADDLESEG_CCA_BACKEND'
-_OP = 'paddleseg_cca'
+OP_NAME = 'paddleseg_cca'  # the registered custom operator (csrc/cca_op.cc)
 _FLOATS = ('float16', 'bfloat16', 'float32', 'float64')
 
 
@@ -227,12 +227,12 @@ def choose_backend(backend, query):
 
 def _run_native(query, key, value):
     if paddle.in_dynamic_mode() or paddle.framework.in_pir_mode():
-        return paddle._C_ops._run_custom_op(_OP, query, key, value)[0]
+        return paddle._C_ops._run_custom_op(OP_NAME, query, key, value)[0]
     from paddle.base.layer_helper import LayerHelper
-    helper = LayerHelper(_OP)
+    helper = LayerHelper(OP_NAME)
     out = helper.create_variable(dtype=value.dtype)
     att = helper.create_variable(dtype=query.dtype)
-    helper.append_op(type=_OP, inputs={'Query': query, 'Key': key,
+    helper.append_op(type=OP_NAME, inputs={'Query': query, 'Key': key,
                                        'Value': value},
                      outputs={'Out': out, 'Att': att})
     return out
