@@ -7,9 +7,7 @@ import time
 import numpy as np
 import paddle
 
-from paddleseg.cvlibs import manager
-from paddleseg.cvlibs.builder import build_component
-from paddleseg.transforms import Compose
+from paddleseg.cvlibs.builder import build_transforms
 from paddleseg.utils.errors import SegError
 from .infer import reverse_transform
 from .predict import resolve_palette, save_results
@@ -37,12 +35,10 @@ class Timings:
                                                       ', '.join(parts))
 
 
-def build_transforms(items, source):
-    """A :class:`Compose` of the transform configs in ``items``."""
+def _deploy_transforms(items, source):
+    """The ``Deploy.transforms`` of a deploy.yaml, built."""
     try:
-        return Compose([build_component(t, '{}[{}]'.format(source, i),
-                                        manager.TRANSFORMS)
-                        for i, t in enumerate(items)])
+        return build_transforms(items, source)
     except (TypeError, ValueError, KeyError) as e:
         raise SegError('The transforms in {} cannot be built ({}); fix them '
                        'or re-export the model.'.format(source, e)) from e
@@ -71,7 +67,7 @@ class Segmenter:
     def __init__(self, predictor, deploy):
         self.predictor = predictor
         self.output_op = deploy.output_op
-        self.transforms = build_transforms(deploy.transforms,
+        self.transforms = _deploy_transforms(deploy.transforms,
                                            deploy.path + ': Deploy.transforms')
         self.palette = resolve_palette(deploy.palette, None)
         self.timings = Timings()

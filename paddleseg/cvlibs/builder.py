@@ -16,7 +16,7 @@ from paddleseg.utils.errors import ConfigError, SegError
 from . import manager
 from .config_checker import _REGISTRY_BY_KEY, find_component
 
-__all__ = ['SegBuilder', 'build_component', 'BuildError']
+__all__ = ['SegBuilder', 'build_component', 'build_transforms', 'BuildError']
 
 
 class BuildError(SegError):
@@ -67,6 +67,16 @@ def build_component(cfg, key, registry=None, defaults=None):
     except Exception as e:
         raise BuildError('Building {} (type {}) failed: {}: {}'.format(
             key, name, type(e).__name__, e)) from e
+
+
+def build_transforms(items, key):
+    """A ``Compose`` of the transform configs ``items`` found at config path
+    ``key`` (``val_dataset.transforms``)."""
+    from paddleseg.transforms import Compose
+    return Compose([
+        build_component(t, '{}[{}]'.format(key, i), manager.TRANSFORMS)
+        for i, t in enumerate(items)
+    ])
 
 
 def optimizer_class(opt_cfg):
@@ -134,13 +144,9 @@ class SegBuilder:
     def val_transforms(self):
         """The validation transforms in a ``Compose``, built without the
         dataset (predicting needs no dataset on disk)."""
-        from paddleseg.transforms import Compose
         cfg = self.dic.get('val_dataset') or {}
         items = cfg.get('transforms') or [{'type': 'Normalize'}]
-        return Compose([
-            build_component(t, 'val_dataset.transforms[{}]'.format(i),
-                            manager.TRANSFORMS) for i, t in enumerate(items)
-        ])
+        return build_transforms(items, 'val_dataset.transforms')
 
     @property
     def palette(self):
