@@ -37,7 +37,7 @@ BACKENDS = ('native', 'reference')
 
 def _export(config, backend, folder):
     import paddle
-    from paddleseg.core.export import export_model
+    from paddleseg.deploy.export import export_model
     from paddleseg.cvlibs import Config, SegBuilder
     paddle.seed(0)
     cfg = Config(config)
@@ -49,7 +49,7 @@ def _export(config, backend, folder):
 
 
 def _time(folder, x, onednn, repeat):
-    from paddleseg.core.deploy import DeployConfig, create_predictor
+    from paddleseg.deploy.predictor import DeployConfig, create_predictor
     predictor = create_predictor(DeployConfig(folder), cpu_threads=2,
                                  enable_mkldnn=onednn)
     handle = predictor.get_input_handle(predictor.get_input_names()[0])

@@ -61,8 +61,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from paddleseg.core.deploy import DeployConfig, create_predictor
-    from paddleseg.core.deploy_infer import Segmenter
+    from paddleseg.deploy.predictor import DeployConfig, create_predictor
+    from paddleseg.deploy.segmenter import Segmenter
     from paddleseg.core.predict import get_image_list
     from paddleseg.utils import logger
 

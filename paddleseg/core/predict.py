@@ -1,4 +1,4 @@
-"""Predict label maps for image files; save palette PNGs and overlays.
+"""Predict label maps for image files and write them (:mod:`.writers`).
 
 For each image, ``save_dir/pseudo_color_prediction/<name>.png`` holds the
 class ids as a palette PNG and ``save_dir/added_prediction/<name>.png`` the
@@ -8,18 +8,17 @@ to ``image_dir`` (so a folder tree is mirrored) or its file name.
 
 import os
 
-import cv2
 import numpy as np
 import paddle
 from tqdm import tqdm
 
+from paddleseg.transforms import Compose
 from paddleseg.utils import logger
-from paddleseg.utils.errors import DataError, SegError
-from paddleseg.utils.visualize import (flat_palette, get_color_map_list,
-                                       overlay, save_palette_png)
+from paddleseg.utils.errors import SegError
 from .infer import build_infer_fn
+from .writers import DEFAULT_KINDS, ResultWriter
 
-__all__ = ['get_image_list', 'predict', 'resolve_palette', 'save_results']
+__all__ = ['get_image_list', 'predict']
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
 
@@ -92,33 +91,6 @@ def get_image_list(image_path):
     return images, image_dir
 
 
-def _output_name(image_path, image_dir):
-    """``image_path`` relative to ``image_dir`` (or its base name), as .png."""
-    if image_dir:
-        name = os.path.relpath(os.path.abspath(image_path),
-                               os.path.abspath(image_dir))
-    else:
-        name = os.path.basename(image_path)
-    return os.path.splitext(name)[0] + '.png'
-
-
-def resolve_palette(palette, custom_color):
-    """A 256-colour flat palette: ``palette``, else ``custom_color`` over the
-    default colours, else the default colours."""
-    if palette is not None:
-        return flat_palette(palette)
-    return get_color_map_list(256, custom_color)
-
-
-def _write_png(path, image_bgr):
-    """Write a BGR image; encode then write so any path name works."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    ok, buf = cv2.imencode('.png', image_bgr)
-    if not ok:
-        raise SegError("Could not encode the overlay for '{}'.".format(path))
-    buf.tofile(path)
-
-
 def _predict_one(model, transforms, path, infer_fn):
     """Class ids ``(H, W)`` of one image file."""
     data = transforms(dict(img=path, trans_info=[], gt_fields=[]))
@@ -130,48 +102,18 @@ def _predict_one(model, transforms, path, infer_fn):
     return paddle.argmax(scores, axis=1)[0].numpy().astype(np.uint8)
 
 
-def save_results(path, pred, image_dir, save_dir, palette):
-    """Write the palette PNG and the overlay of one image.
-
-    Args:
-        path (str): The image file.
-        pred (np.ndarray): (H, W) uint8 class ids.
-        image_dir (str|None): Folder whose tree the output names mirror.
-        save_dir (str): Output folder.
-        palette (list): Flat 256-colour palette (:func:`resolve_palette`).
-
-    Returns:
-        str: The palette PNG written.
-    """
-    name = _output_name(path, image_dir)
-    png = os.path.join(save_dir, 'pseudo_color_prediction', name)
-    save_palette_png(pred, png, palette)
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None:
-        raise DataError("Image '{}' cannot be read as a colour image."
-                        .format(path))
-    if image.shape[:2] != pred.shape:
-        raise DataError(
-            "The prediction for '{}' is {}x{} (HxW) but the image is {}x{}; "
-            'the transforms must record every resize and padding in '
-            'trans_info.'.format(path, *pred.shape, *image.shape[:2]))
-    _write_png(os.path.join(save_dir, 'added_prediction', name),
-               overlay(image, pred, palette, bgr=True))
-    return png
-
-
 def predict(model, transforms, image_list, image_dir=None, save_dir='output',
             custom_color=None, palette=None, aug_pred=False, scales=1.0,
             flip_horizontal=False, flip_vertical=False, is_slide=False,
-            stride=None, crop_size=None):
+            stride=None, crop_size=None, kinds=DEFAULT_KINDS):
     """Predict every image of ``image_list`` and save the results.
 
     In a distributed run each rank predicts the images ``rank::world_size``.
 
     Args:
         model (paddle.nn.Layer): The model; its training flag is restored.
-        transforms (callable): ``transforms(dict(img=path, trans_info=[],
-            gt_fields=[]))`` returns the sample with ``img`` CHW float32.
+        transforms (Compose | list): The validation transforms (a list of
+            built transforms is wrapped in a :class:`Compose`).
         image_list (list[str]): Image files.
         image_dir (str|None): Folder whose tree the output names mirror.
         save_dir (str): Output folder.
@@ -180,13 +122,18 @@ def predict(model, transforms, image_list, image_dir=None, save_dir='output',
         aug_pred (bool): Test-time augmentation (scales and flips).
         scales, flip_horizontal, flip_vertical: Augmentation options.
         is_slide, stride, crop_size: Sliding-window options (``(w, h)``).
+        kinds (tuple[str]): What to write per image (see
+            :class:`~paddleseg.core.writers.ResultWriter`).
 
     Returns:
-        list[str]: The palette PNGs written by this rank.
+        list[str]: The files of the first kind (palette PNGs by default)
+        written by this rank.
     """
     rank = paddle.distributed.get_rank()
     world_size = paddle.distributed.get_world_size()
-    colours = resolve_palette(palette, custom_color)
+    if not isinstance(transforms, Compose):
+        transforms = Compose(transforms)
+    writer = ResultWriter(save_dir, image_dir, palette, custom_color, kinds)
     infer_fn = build_infer_fn(aug_pred, scales, flip_horizontal, flip_vertical,
                               is_slide, stride, crop_size)
     mine = list(image_list)[rank::world_size]
@@ -199,8 +146,7 @@ def predict(model, transforms, image_list, image_dir=None, save_dir='output',
                              dynamic_ncols=True,
                              disable=None if rank == 0 else True):
                 pred = _predict_one(model, transforms, path, infer_fn)
-                written.append(save_results(path, pred, image_dir, save_dir,
-                                            colours))
+                written.append(writer.write(path, pred)[0])
     finally:
         if was_training:
             model.train()

@@ -21,13 +21,15 @@ matmuls and a ``where`` mask, no ``paddle.diag``, so it exports to ONNX and
 runs under oneDNN), ``"auto"`` the
 native one where it is available and measured faster (float32 on CPU, every
 float dtype on GPU), else the reference. The environment variable
-``PADDLESEG_CCA_BACKEND`` overrides the argument.
+``PADDLESEG_CCA_BACKEND`` decides in place of ``"auto"``; an explicit
+backend always wins over it.
 """
 
 import os
 
 import paddle
 import paddle.nn.functional as F
+from paddle.base.layer_helper import LayerHelper
 
 from paddleseg.ops import native
 from paddleseg.utils.errors import SegError
@@ -204,11 +206,16 @@ def native_wins(query):
 
 def choose_backend(backend, query):
     """The backend that will run: ``"native"`` or ``"reference"``."""
-    backend = os.environ.get(_ENV) or backend
     if backend not in BACKENDS:
         raise OpInputError(
-            'criss_cross_attention: backend {!r} (argument or ${}) is not one '
-            'of {}.'.format(backend, _ENV, ', '.join(BACKENDS)))
+            'criss_cross_attention: backend {!r} is not one of {}.'.format(
+                backend, ', '.join(BACKENDS)))
+    if backend == 'auto':  # the variable stands in for auto only
+        backend = os.environ.get(_ENV) or backend
+        if backend not in BACKENDS:
+            raise OpInputError(
+                'criss_cross_attention: ${}={!r} is not one of {}.'.format(
+                    _ENV, backend, ', '.join(BACKENDS)))
     if backend == 'reference':
         return backend
     if backend == 'native':
@@ -228,7 +235,6 @@ def choose_backend(backend, query):
 def _run_native(query, key, value):
     if paddle.in_dynamic_mode() or paddle.framework.in_pir_mode():
         return paddle._C_ops._run_custom_op(OP_NAME, query, key, value)[0]
-    from paddle.base.layer_helper import LayerHelper
     helper = LayerHelper(OP_NAME)
     out = helper.create_variable(dtype=value.dtype)
     att = helper.create_variable(dtype=query.dtype)
@@ -247,7 +253,7 @@ def criss_cross_attention(query, key, value, backend='auto'):
         key (Tensor): (N, Cq, H, W), same dtype.
         value (Tensor): (N, C, H, W), same dtype.
         backend (str): ``"auto"``, ``"native"`` or ``"reference"``;
-            ``$PADDLESEG_CCA_BACKEND`` overrides it.
+            ``$PADDLESEG_CCA_BACKEND`` stands in for ``"auto"``.
 
     Returns:
         Tensor: (N, C, H, W), without gamma or residual.

@@ -10,11 +10,8 @@ import sys
 
 from .errors import SegError
 
-__all__ = ['add_common_args', 'add_inference_args', 'add_export_args',
-           'inference_kwargs', 'run', 'parse_size', 'OUTPUT_OPS']
-
-# What an exported model outputs (export.py, tools/export_onnx.py).
-OUTPUT_OPS = ('argmax', 'softmax', 'none')
+__all__ = ['add_common_args', 'add_inference_args', 'inference_kwargs',
+           'run', 'parse_size']
 
 
 def add_common_args(parser, config_required=True):
@@ -44,17 +41,6 @@ def add_inference_args(parser):
                         metavar=('W', 'H'), help='Sliding-window size.')
     parser.add_argument('--stride', nargs=2, type=int, default=None,
                         metavar=('W', 'H'), help='Sliding-window stride.')
-
-
-def add_export_args(parser):
-    """``--input_shape`` and ``--output_op`` of the exporters."""
-    parser.add_argument('--input_shape', nargs=4, type=int, default=None,
-                        metavar=('N', 'C', 'H', 'W'),
-                        help='Input shape; -1 for any size (default: '
-                        'export.input_shape of the config, else -1 3 -1 -1).')
-    parser.add_argument('--output_op', choices=OUTPUT_OPS, default=None,
-                        help='argmax: int32 class ids (default); softmax: '
-                        'probabilities; none: logits.')
 
 
 def inference_kwargs(args, test_config):

@@ -8,6 +8,7 @@ import pytest
 from paddleseg.ops import (OpInputError, criss_cross_attention,
                            criss_cross_attention_map,
                            criss_cross_attention_reference)
+from paddleseg.ops.criss_cross_attention import choose_backend
 from paddleseg.utils.errors import SegError
 
 
@@ -130,7 +131,10 @@ def test_unknown_backend_and_environment_override(monkeypatch, inputs,
         criss_cross_attention(q, k, v, backend='fast')
     monkeypatch.setenv('PADDLESEG_CCA_BACKEND', 'bogus')
     with pytest.raises(OpInputError, match='PADDLESEG_CCA_BACKEND'):
-        criss_cross_attention(q, k, v, backend='reference')
-    monkeypatch.setenv('PADDLESEG_CCA_BACKEND', 'reference')
-    out = criss_cross_attention(q, k, v, backend='native')  # env wins
+        criss_cross_attention(q, k, v)  # the variable replaces auto
+    out = criss_cross_attention(q, k, v, backend='reference')  # not this
     np.testing.assert_allclose(out.numpy(), oracle(q, k, v), rtol=1e-10)
+    monkeypatch.setenv('PADDLESEG_CCA_BACKEND', 'reference')
+    assert choose_backend('auto', q) == 'reference'
+    monkeypatch.setenv('PADDLESEG_CCA_BACKEND', 'native')
+    assert choose_backend('reference', q) == 'reference'  # explicit wins

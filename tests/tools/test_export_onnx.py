@@ -1,4 +1,4 @@
-"""tools/export_onnx.py and paddleseg/core/onnx_export.py: a CCNet (the
+"""tools/export_onnx.py and paddleseg/deploy/onnx.py: a CCNet (the
 pure-Paddle criss-cross attention) converts to ONNX with dynamic sizes and
 matches Paddle; a failing or aborting paddle2onnx child becomes one clear
 error while the caller lives on; the comparison figures are exact."""
@@ -20,8 +20,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
 
 import export_onnx  # noqa: E402
-from paddleseg.core import onnx_export  # noqa: E402
-from paddleseg.core.export import ExportedNet  # noqa: E402
+from paddleseg.deploy import onnx as onnx_export  # noqa: E402
+from paddleseg.deploy.export import ExportedNet  # noqa: E402
 from paddleseg.utils import cli  # noqa: E402
 from paddleseg.utils.errors import SegError  # noqa: E402
 

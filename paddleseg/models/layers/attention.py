@@ -12,7 +12,7 @@ import paddle.nn as nn
 
 from paddleseg.ops import criss_cross_attention, criss_cross_attention_map
 
-__all__ = ['CrissCrossAttention']
+__all__ = ['CrissCrossAttention', 'set_cca_backend', 'export_cca_backend']
 
 
 class CrissCrossAttention(nn.Layer):
@@ -48,3 +48,27 @@ class CrissCrossAttention(nn.Layer):
         """(N, H, W, H + W) weights of every pixel over its column and row
         (see ``paddleseg.ops.criss_cross_attention_map``)."""
         return criss_cross_attention_map(self.q_conv(x), self.k_conv(x))
+
+
+def set_cca_backend(model, backend):
+    """Set the backend of every criss-cross attention layer in ``model``;
+    return how many there are."""
+    layers = [l for l in model.sublayers()
+              if isinstance(l, CrissCrossAttention)]
+    for layer in layers:
+        layer.backend = backend
+    return len(layers)
+
+
+def export_cca_backend(device='cpu'):
+    """The criss-cross attention backend an exported graph should hold when
+    the user asks for ``auto``: the one measured faster in Paddle Inference
+    on ``device`` (``benchmarks/results/inference.md``).
+
+    On CPU with oneDNN the pure-Paddle path (batched matmuls, which oneDNN
+    runs) is as fast as the native operator or faster, and the model then
+    needs no operator library where it is deployed. On GPU the native
+    operator is the measured winner in eager mode; there is no Paddle GPU
+    build here to measure inference, so that choice is untested.
+    """
+    return 'native' if device == 'gpu' else 'reference'

@@ -5,11 +5,16 @@ criss-cross attention operator library when the graph uses it.
 
 import os
 
+import paddle
 import yaml
+from paddle import inference
 
+from paddleseg.ops import load_native
 from paddleseg.ops.criss_cross_attention import OP_NAME
+from paddleseg.ops.native import native_error
 from paddleseg.utils.errors import SegError
-from .export import MODEL_FILE, PARAMS_FILE
+from paddleseg.utils.runtime import default_cpu_threads
+from .export import DEPLOY_FILE, MODEL_FILE, PARAMS_FILE
 
 __all__ = ['DeployConfig', 'uses_native_op', 'create_predictor']
 
@@ -31,7 +36,7 @@ class DeployConfig:
 
     def __init__(self, path):
         if os.path.isdir(path):
-            path = os.path.join(path, 'deploy.yaml')
+            path = os.path.join(path, DEPLOY_FILE)
         if not os.path.isfile(path):
             raise SegError("Deploy config '{}' does not exist; pass the "
                            'deploy.yaml that export.py wrote.'.format(path))
@@ -100,8 +105,6 @@ def load_op_library(model_file):
     """
     if not uses_native_op(model_file):
         return
-    from paddleseg.ops import load_native
-    from paddleseg.ops.native import native_error
     if load_native() is None:
         raise SegError(
             "'{}' uses the native criss-cross attention operator, which "
@@ -123,8 +126,6 @@ def create_predictor(deploy, device='cpu', cpu_threads=None,
         precision (str): ``fp32``; on GPU also ``fp16``, and ``int8`` with
             TensorRT. The GPU branch is untested here (no Paddle GPU build).
     """
-    from paddle import inference
-    from paddleseg.utils.runtime import default_cpu_threads
     load_op_library(deploy.model_file)
     config = inference.Config(deploy.model_file, deploy.params_file)
     config.disable_glog_info()
@@ -150,8 +151,6 @@ def create_predictor(deploy, device='cpu', cpu_threads=None,
 
 
 def _setup_gpu(config, use_trt, precision):
-    import paddle
-    from paddle import inference
     if not paddle.is_compiled_with_cuda():
         raise SegError('--device gpu was requested but this Paddle build has '
                        'no CUDA; install paddlepaddle-gpu or use --device '

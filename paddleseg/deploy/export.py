@@ -7,7 +7,8 @@ what it computes: bilinear resizing and LeakyReLU take forms that Paddle
 Inference's oneDNN path runs (see ``paddleseg/models/layers``), and the native
 criss-cross attention operator gets a copy of its inputs in front, so oneDNN
 hands it plain NCHW data. Which criss-cross attention backend the graph holds
-is chosen by :func:`export_cca_backend`.
+is chosen by
+:func:`paddleseg.models.layers.export_cca_backend`.
 """
 
 import os
@@ -19,15 +20,27 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 import yaml
 
+from paddleseg.models.layers import export_cca_backend, set_cca_backend
 from paddleseg.utils import logger
-from paddleseg.utils.cli import OUTPUT_OPS
 from paddleseg.utils.errors import SegError
 
-__all__ = ['OUTPUT_OPS', 'ExportedNet', 'export_cca_backend',
-           'set_cca_backend', 'export_model', 'export_settings',
-           'deploy_dict']
+__all__ = ['OUTPUT_OPS', 'ExportedNet', 'add_export_args', 'export_model',
+           'export_settings', 'deploy_dict']
 MODEL_FILE, PARAMS_FILE, DEPLOY_FILE = ('model.json', 'model.pdiparams',
                                         'deploy.yaml')
+# What an exported model outputs (export.py, tools/export_onnx.py).
+OUTPUT_OPS = ('argmax', 'softmax', 'none')
+
+
+def add_export_args(parser):
+    """``--input_shape`` and ``--output_op`` of the exporters."""
+    parser.add_argument('--input_shape', nargs=4, type=int, default=None,
+                        metavar=('N', 'C', 'H', 'W'),
+                        help='Input shape; -1 for any size (default: '
+                        'export.input_shape of the config, else -1 3 -1 -1).')
+    parser.add_argument('--output_op', choices=OUTPUT_OPS, default=None,
+                        help='argmax: int32 class ids (default); softmax: '
+                        'probabilities; none: logits.')
 
 
 class ExportedNet(nn.Layer):
@@ -51,31 +64,6 @@ class ExportedNet(nn.Layer):
         if self.output_op == 'softmax':
             return F.softmax(logit, axis=1)
         return logit
-
-
-def set_cca_backend(model, backend):
-    """Set the backend of every criss-cross attention layer in ``model``;
-    return how many there are."""
-    from paddleseg.models.layers import CrissCrossAttention
-    layers = [l for l in model.sublayers()
-              if isinstance(l, CrissCrossAttention)]
-    for layer in layers:
-        layer.backend = backend
-    return len(layers)
-
-
-def export_cca_backend(device='cpu'):
-    """The criss-cross attention backend an exported graph should hold when
-    the user asks for ``auto``: the one measured faster in Paddle Inference
-    on ``device`` (``benchmarks/results/inference.md``).
-
-    On CPU with oneDNN the pure-Paddle path (batched matmuls, which oneDNN
-    runs) is as fast as the native operator or faster, and the model then
-    needs no operator library where it is deployed. On GPU the native
-    operator is the measured winner in eager mode; there is no Paddle GPU
-    build here to measure inference, so that choice is untested.
-    """
-    return 'native' if device == 'gpu' else 'reference'
 
 
 def export_settings(cfg, input_shape=None, output_op=None):

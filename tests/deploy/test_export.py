@@ -13,9 +13,9 @@ import pytest
 import yaml
 from PIL import Image
 
-from paddleseg.core.deploy import (DeployConfig, create_predictor,
-                                   uses_native_op)
-from paddleseg.core.export import export_model
+from paddleseg.deploy.predictor import (DeployConfig, create_predictor,
+                                        uses_native_op)
+from paddleseg.deploy.export import export_model
 from paddleseg.core.predict import get_image_list, predict
 from paddleseg.cvlibs import Config, SegBuilder
 from paddleseg.utils.errors import SegError

@@ -1,16 +1,18 @@
 """Run a Paddle Inference predictor over image files: preprocess with the
 deploy.yaml transforms, batch images of one size, map the output back to each
-image's size and save it as predict.py does."""
+image's size and write it with predict.py's writers
+(:class:`paddleseg.core.writers.ResultWriter`)."""
 
 import time
 
 import numpy as np
 import paddle
 
+from paddleseg.core.infer import reverse_transform
+from paddleseg.core.writers import DEFAULT_KINDS, ResultWriter
 from paddleseg.cvlibs.builder import build_transforms
+from paddleseg.transforms import Compose
 from paddleseg.utils.errors import SegError
-from .infer import reverse_transform
-from .predict import resolve_palette, save_results
 
 __all__ = ['Segmenter', 'Timings']
 
@@ -38,7 +40,7 @@ class Timings:
 def _deploy_transforms(items, source):
     """The ``Deploy.transforms`` of a deploy.yaml, built."""
     try:
-        return build_transforms(items, source)
+        return Compose(build_transforms(items, source))
     except (TypeError, ValueError, KeyError) as e:
         raise SegError('The transforms in {} cannot be built ({}); fix them '
                        'or re-export the model.'.format(source, e)) from e
@@ -69,7 +71,7 @@ class Segmenter:
         self.output_op = deploy.output_op
         self.transforms = _deploy_transforms(deploy.transforms,
                                            deploy.path + ': Deploy.transforms')
-        self.palette = resolve_palette(deploy.palette, None)
+        self.palette = deploy.palette
         self.timings = Timings()
 
     def predict(self, batch):
@@ -89,9 +91,13 @@ class Segmenter:
         self.timings.add('preprocess', time.perf_counter() - start)
         return sample
 
-    def run(self, images, image_dir, save_dir, batch_size=1):
-        """Segment ``images`` and save the results; returns the palette
-        PNGs written. Images of different sizes go in separate batches."""
+    def run(self, images, image_dir, save_dir, batch_size=1,
+            kinds=DEFAULT_KINDS):
+        """Segment ``images`` and write ``kinds`` of results for each (see
+        :class:`~paddleseg.core.writers.ResultWriter`); returns the files of
+        the first kind (palette PNGs by default). Images of different sizes
+        go in separate batches."""
+        writer = ResultWriter(save_dir, image_dir, self.palette, kinds=kinds)
         written = []
         for first in range(0, len(images), batch_size):
             paths = images[first:first + batch_size]
@@ -107,8 +113,7 @@ class Segmenter:
                 for i, output in zip(members, outputs):
                     pred = to_label_map(output, self.output_op,
                                         samples[i]['trans_info'])
-                    written.append(save_results(paths[i], pred, image_dir,
-                                                save_dir, self.palette))
+                    written.append(writer.write(paths[i], pred)[0])
                 self.timings.add('postprocess', time.perf_counter() - start)
             self.timings.images += len(paths)
         return written

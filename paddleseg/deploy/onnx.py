@@ -24,10 +24,10 @@ import sys
 import tempfile
 
 import numpy as np
+import paddle
 
-from paddleseg.utils import logger
-from .export import MODEL_FILE, PARAMS_FILE
 from paddleseg.utils.errors import SegError
+from .export import MODEL_FILE, PARAMS_FILE, export_model
 
 __all__ = ['RELATIVE_ERROR_LIMIT', 'PIXEL_AGREEMENT_LIMIT',
            'require_onnx_tools', 'export_for_onnx', 'paddle2onnx_command',
@@ -36,7 +36,6 @@ __all__ = ['RELATIVE_ERROR_LIMIT', 'PIXEL_AGREEMENT_LIMIT',
 
 RELATIVE_ERROR_LIMIT = 1e-4
 PIXEL_AGREEMENT_LIMIT = 0.999
-_CCA_ENV = 'PADDLESEG_CCA_BACKEND'
 _TAIL_LINES = 12
 
 
@@ -55,26 +54,17 @@ def require_onnx_tools():
 
 def export_for_onnx(model, model_dir, transforms, input_shape, output_op,
                     palette=None):
-    """``paddleseg.core.export.export_model`` with the criss-cross attention
-    as the pure-Paddle reference, whatever ``$PADDLESEG_CCA_BACKEND`` says:
-    the native operator has no ONNX conversion. The variable is restored
-    afterwards.
+    """:func:`paddleseg.deploy.export.export_model` with the criss-cross
+    attention as the pure-Paddle reference: the native operator has no ONNX
+    conversion. The backend is explicit, so ``$PADDLESEG_CCA_BACKEND``
+    (which stands in for ``auto`` only) does not change it.
 
     Returns:
         dict: Paths of ``model``, ``params`` and ``deploy``.
     """
-    from paddleseg.core.export import export_model
-    forced = os.environ.pop(_CCA_ENV, None)
-    if forced not in (None, '', 'reference'):
-        logger.warning('Ignoring $%s=%s: ONNX export always uses the '
-                       'reference criss-cross attention', _CCA_ENV, forced)
-    try:
-        return export_model(model, model_dir, transforms,
-                            input_shape=input_shape, output_op=output_op,
-                            cca_backend='reference', palette=palette)
-    finally:
-        if forced is not None:
-            os.environ[_CCA_ENV] = forced
+    return export_model(model, model_dir, transforms,
+                        input_shape=input_shape, output_op=output_op,
+                        cca_backend='reference', palette=palette)
 
 
 def paddle2onnx_command(model_dir, save_file, opset_version=13):
@@ -183,7 +173,6 @@ def run_paddle(model_dir, x):
     the rounding) and without oneDNN, so what the check measures is the
     conversion alone.
     """
-    import paddle
     layer = paddle.jit.load(os.path.join(model_dir, 'model'))
     layer.eval()
     with paddle.no_grad():
@@ -194,7 +183,7 @@ def run_paddle(model_dir, x):
 
 def run_onnx(onnx_file, x):
     """Run ``onnx_file`` on ``x`` with onnxruntime on the CPU."""
-    import onnxruntime
+    import onnxruntime  # an optional extra: imported only when used
     session = onnxruntime.InferenceSession(
         onnx_file, providers=['CPUExecutionProvider'])
     name = session.get_inputs()[0].name
