@@ -12,9 +12,11 @@ import inspect
 
 import paddle
 
+from paddleseg.utils import logger
 from paddleseg.utils.errors import ConfigError, SegError
 from . import manager
-from .config_checker import _REGISTRY_BY_KEY, find_component
+from .manager import (REGISTRY_BY_KEY, dataset_attr, find_component,
+                      lr_scheduler_class, optimizer_class)
 
 __all__ = ['SegBuilder', 'build_component', 'build_transforms', 'BuildError']
 
@@ -45,7 +47,7 @@ def build_component(cfg, key, registry=None, defaults=None):
         if arg == 'type':
             continue
         child = '{}.{}'.format(key, arg)
-        sub_registry = _REGISTRY_BY_KEY.get(arg)
+        sub_registry = REGISTRY_BY_KEY.get(arg)
         if isinstance(value, dict) and 'type' in value:
             value = build_component(value, child, sub_registry)
         elif isinstance(value, list) and any(
@@ -70,49 +72,11 @@ def build_component(cfg, key, registry=None, defaults=None):
 
 
 def build_transforms(items, key):
-    """A ``Compose`` of the transform configs ``items`` found at config path
-    ``key`` (``val_dataset.transforms``)."""
-    from paddleseg.transforms import Compose
-    return Compose([
-        build_component(t, '{}[{}]'.format(key, i), manager.TRANSFORMS)
-        for i, t in enumerate(items)
-    ])
-
-
-def optimizer_class(opt_cfg):
-    """The ``paddle.optimizer`` class named by ``optimizer.type``.
-
-    PaddleSeg's ``SGD`` with a ``momentum`` argument means ``Momentum``.
-    """
-    name = opt_cfg.get('type', 'SGD')
-    if name.lower() == 'sgd':
-        name = 'Momentum' if 'momentum' in opt_cfg else 'SGD'
-    cls = getattr(paddle.optimizer, name, None)
-    if not inspect.isclass(cls) or not issubclass(cls,
-                                                  paddle.optimizer.Optimizer):
-        valid = sorted(n for n in dir(paddle.optimizer)
-                       if inspect.isclass(getattr(paddle.optimizer, n)) and
-                       issubclass(getattr(paddle.optimizer, n),
-                                  paddle.optimizer.Optimizer) and
-                       n != 'Optimizer')
-        raise ConfigError('optimizer.type {!r} is not a paddle.optimizer '
-                          'class; use one of {}.'.format(name, ', '.join(valid)))
-    return cls
-
-
-def lr_scheduler_class(sched_cfg):
-    """The ``paddle.optimizer.lr`` class named by ``lr_scheduler.type``."""
-    name = sched_cfg.get('type', 'PolynomialDecay')
-    cls = getattr(paddle.optimizer.lr, name, None)
-    base = paddle.optimizer.lr.LRScheduler
-    if not inspect.isclass(cls) or not issubclass(cls, base) or cls is base:
-        valid = sorted(n for n in dir(paddle.optimizer.lr)
-                       if inspect.isclass(getattr(paddle.optimizer.lr, n)) and
-                       issubclass(getattr(paddle.optimizer.lr, n), base) and
-                       getattr(paddle.optimizer.lr, n) is not base)
-        raise ConfigError('lr_scheduler.type {!r} is not a paddle.optimizer.lr '
-                          'class; use one of {}.'.format(name, ', '.join(valid)))
-    return cls
+    """The transforms of the configs ``items`` found at config path ``key``
+    (``val_dataset.transforms``), built, as a list (wrap it in
+    ``paddleseg.transforms.Compose`` to run it)."""
+    return [build_component(t, '{}[{}]'.format(key, i), manager.TRANSFORMS)
+            for i, t in enumerate(items)]
 
 
 class SegBuilder:
@@ -142,8 +106,8 @@ class SegBuilder:
 
     @functools.cached_property
     def val_transforms(self):
-        """The validation transforms in a ``Compose``, built without the
-        dataset (predicting needs no dataset on disk)."""
+        """The validation transforms, built without the dataset (predicting
+        needs no dataset on disk), as a list; wrap it in a ``Compose``."""
         cfg = self.dic.get('val_dataset') or {}
         items = cfg.get('transforms') or [{'type': 'Normalize'}]
         return build_transforms(items, 'val_dataset.transforms')
@@ -156,7 +120,6 @@ class SegBuilder:
                        'PALETTE', None)
 
     def _dataset_attr(self, attr, class_attr, default=None):
-        from .config_checker import dataset_attr
         for key in ('train_dataset', 'val_dataset'):
             value = dataset_attr(self.dic.get(key), attr, class_attr, default)
             if value is not None:
@@ -200,8 +163,10 @@ class SegBuilder:
             raise ConfigError('lr_scheduler.learning_rate is missing in {}; set '
                               'it (e.g. 0.01) or pass --learning_rate.'.format(
                                   self.config.path))
+        warmup_iters = self._warmup_within_run(warmup_iters)
         if cls is paddle.optimizer.lr.PolynomialDecay:
-            cfg.setdefault('decay_steps', self.config.iters - warmup_iters)
+            cfg.setdefault('decay_steps',
+                           max(1, (self.config.iters or 0) - warmup_iters))
             cfg.setdefault('end_lr', 0.0)
         try:
             scheduler = cls(**cfg)
@@ -213,6 +178,19 @@ class SegBuilder:
                 learning_rate=scheduler, warmup_steps=warmup_iters,
                 start_lr=warmup_start_lr, end_lr=cfg['learning_rate'])
         return scheduler
+
+    def _warmup_within_run(self, warmup_iters):
+        """``warmup_iters``, or ``iters`` when the run is not longer than
+        its warm-up (``--iters 3`` on a shipped config: warm up over the
+        whole run rather than refuse the first thing a user tries)."""
+        iters = self.config.iters
+        if iters and warmup_iters >= iters:
+            logger.warning(
+                'lr_scheduler.warmup_iters (%d) is not smaller than iters (%d) '
+                'in %s: the learning rate warms up over the whole run.',
+                warmup_iters, iters, self.config.path)
+            return iters
+        return warmup_iters
 
     @functools.cached_property
     def optimizer(self):

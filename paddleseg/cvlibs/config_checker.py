@@ -20,6 +20,8 @@ import numbers
 
 from paddleseg.utils.errors import ConfigError
 from . import manager
+from .manager import (REGISTRY_BY_KEY, dataset_attr, find_component,
+                      lr_scheduler_class, optimizer_class)
 
 _TOP_LEVEL = {
     'batch_size': int, 'iters': int, 'train_dataset': dict,
@@ -35,16 +37,6 @@ _TEST_CONFIG = {
 }
 _EXPORT = {'transforms': list, 'input_shape': list, 'output_op': str}
 _LOSS = {'types': list, 'coef': list}
-# Which registry a component at a config path comes from; other nested
-# ``type:`` dicts are looked up in every registry.
-_REGISTRY_BY_KEY = {
-    'model': manager.MODELS, 'backbone': manager.BACKBONES,
-    'train_dataset': manager.DATASETS, 'val_dataset': manager.DATASETS,
-    'test_dataset': manager.DATASETS, 'transforms': manager.TRANSFORMS,
-    'types': manager.LOSSES, 'losses': manager.LOSSES,
-}
-_ALL_REGISTRIES = (manager.MODELS, manager.BACKBONES, manager.LOSSES,
-                   manager.DATASETS, manager.TRANSFORMS)
 _RULES = []
 
 
@@ -57,7 +49,7 @@ def check_config(dic, path):
             _check_keys(dic[key], schema, key + '.', path)
     for key in ('model', 'train_dataset', 'val_dataset', 'test_dataset'):
         if key in dic:
-            check_component(dic[key], key, path, _REGISTRY_BY_KEY[key])
+            check_component(dic[key], key, path, REGISTRY_BY_KEY[key])
     for key in ('loss', 'distill_loss'):
         for i, item in enumerate(dic.get(key, {}).get('types', [])):
             check_component(item, '{}.types[{}]'.format(key, i), path,
@@ -72,7 +64,6 @@ def check_config(dic, path):
 
 def _check_paddle_classes(dic, path):
     """Check optimizer and lr_scheduler arguments against Paddle's classes."""
-    from .builder import lr_scheduler_class, optimizer_class
     for key, find, extra in (
         ('optimizer', optimizer_class, ()),
         ('lr_scheduler', lr_scheduler_class,
@@ -138,7 +129,7 @@ def check_component(cfg, key, path, registry=None):
         _check_arguments(cfg, component, key, path)
     for arg, value in cfg.items():
         child = '{}.{}'.format(key, arg)
-        sub_registry = _REGISTRY_BY_KEY.get(arg)
+        sub_registry = REGISTRY_BY_KEY.get(arg)
         if isinstance(value, dict) and 'type' in value:
             check_component(value, child, path, sub_registry)
         elif isinstance(value, list):
@@ -146,15 +137,6 @@ def check_component(cfg, key, path, registry=None):
                 if isinstance(item, dict) and 'type' in item:
                     check_component(item, '{}[{}]'.format(child, i), path,
                                     sub_registry)
-
-
-def find_component(name, registry=None):
-    """The registered object called ``name`` (in ``registry`` or any), or None."""
-    for reg in ([registry] if registry is not None else []) + list(
-            _ALL_REGISTRIES):
-        if name in reg:
-            return reg[name]
-    return None
 
 
 def _check_arguments(cfg, component, key, path):
@@ -215,20 +197,6 @@ def rule(name):
     return decorator
 
 
-def dataset_attr(dataset_cfg, key, class_attr, default=None):
-    """A dataset's ``num_classes``/``ignore_index``: from its config or class.
-
-    ``default`` applies when a dataset is configured but names no value.
-    """
-    if not isinstance(dataset_cfg, dict):
-        return None
-    if key in dataset_cfg:
-        return dataset_cfg[key]
-    cls = find_component(dataset_cfg.get('type'), manager.DATASETS)
-    value = getattr(cls, class_attr, None)
-    return default if value is None else value
-
-
 @rule('loss_types_match_coef')
 def _loss_types_match_coef(dic):
     for key in ('loss', 'distill_loss'):
@@ -284,7 +252,6 @@ def _positive_schedule(dic):
         if key in dic and dic[key] is not None and dic[key] <= 0:
             return '{} must be positive, got {}.'.format(key, dic[key])
     warmup = dic.get('lr_scheduler', {}).get('warmup_iters', 0) or 0
-    iters = dic.get('iters')
-    if iters and warmup >= iters:
-        return ('lr_scheduler.warmup_iters ({}) must be smaller than iters '
-                '({}).'.format(warmup, iters))
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        return 'lr_scheduler.warmup_iters must be an integer >= 0, got ' \
+            '{!r}.'.format(warmup)

@@ -13,13 +13,25 @@ Registering a name twice is an error that names both modules (a silent
 overwrite is how two forks of one model end up trained under one name), and an
 unknown name lists what is registered, the closest matches and the package
 that must be imported for more components to register.
+
+Name lookup lives here too, for the config checker and the builder alike:
+:func:`find_component` (a ``type:`` name in one registry or any),
+:data:`REGISTRY_BY_KEY` (which registry a config key draws from),
+:func:`dataset_attr` (a dataset's ``num_classes``/``ignore_index`` from its
+config or class), and :func:`optimizer_class` / :func:`lr_scheduler_class`
+(the Paddle classes ``optimizer.type`` and ``lr_scheduler.type`` name).
 """
 
 import difflib
 import inspect
 
+import paddle
+
+from paddleseg.utils.errors import ConfigError
+
 __all__ = ['ComponentManager', 'MODELS', 'BACKBONES', 'DATASETS', 'TRANSFORMS',
-           'LOSSES']
+           'LOSSES', 'ALL_REGISTRIES', 'REGISTRY_BY_KEY', 'find_component',
+           'dataset_attr', 'optimizer_class', 'lr_scheduler_class']
 
 
 class ComponentManager:
@@ -118,3 +130,78 @@ BACKBONES = ComponentManager('backbones', 'paddleseg.models')
 DATASETS = ComponentManager('datasets', 'paddleseg.datasets')
 TRANSFORMS = ComponentManager('transforms', 'paddleseg.transforms')
 LOSSES = ComponentManager('losses', 'paddleseg.models')
+ALL_REGISTRIES = (MODELS, BACKBONES, LOSSES, DATASETS, TRANSFORMS)
+# Which registry a component at a config key comes from; other nested
+# ``type:`` dicts are looked up in every registry.
+REGISTRY_BY_KEY = {
+    'model': MODELS, 'backbone': BACKBONES, 'train_dataset': DATASETS,
+    'val_dataset': DATASETS, 'test_dataset': DATASETS,
+    'transforms': TRANSFORMS, 'types': LOSSES, 'losses': LOSSES,
+}
+
+
+def find_component(name, registry=None):
+    """The registered object called ``name`` (in ``registry``, else in any
+    registry), or None."""
+    for reg in ([registry] if registry is not None else []) + list(
+            ALL_REGISTRIES):
+        if name in reg:
+            return reg[name]
+    return None
+
+
+def dataset_attr(dataset_cfg, key, class_attr, default=None):
+    """A dataset's ``num_classes``/``ignore_index``: from its config or class.
+
+    Args:
+        dataset_cfg (dict | None): The dataset's config.
+        key (str): The config key (``num_classes``).
+        class_attr (str): The class attribute (``NUM_CLASSES``).
+        default: The value when a dataset is configured but names none.
+    """
+    if not isinstance(dataset_cfg, dict):
+        return None
+    if key in dataset_cfg:
+        return dataset_cfg[key]
+    cls = find_component(dataset_cfg.get('type'), DATASETS)
+    value = getattr(cls, class_attr, None)
+    return default if value is None else value
+
+
+def _paddle_classes(module, base):
+    """Names of the public subclasses of ``base`` in ``module``."""
+    return sorted(n for n in dir(module)
+                  if inspect.isclass(getattr(module, n)) and
+                  issubclass(getattr(module, n), base) and
+                  getattr(module, n) is not base)
+
+
+def optimizer_class(opt_cfg):
+    """The ``paddle.optimizer`` class named by ``optimizer.type``.
+
+    PaddleSeg's ``SGD`` with a ``momentum`` argument means ``Momentum``.
+    """
+    name = opt_cfg.get('type', 'SGD')
+    if name.lower() == 'sgd':
+        name = 'Momentum' if 'momentum' in opt_cfg else 'SGD'
+    base = paddle.optimizer.Optimizer
+    cls = getattr(paddle.optimizer, name, None)
+    if not inspect.isclass(cls) or not issubclass(cls, base) or cls is base:
+        raise ConfigError('optimizer.type {!r} is not a paddle.optimizer '
+                          'class; use one of {}.'.format(
+                              name, ', '.join(_paddle_classes(
+                                  paddle.optimizer, base))))
+    return cls
+
+
+def lr_scheduler_class(sched_cfg):
+    """The ``paddle.optimizer.lr`` class named by ``lr_scheduler.type``."""
+    name = sched_cfg.get('type', 'PolynomialDecay')
+    base = paddle.optimizer.lr.LRScheduler
+    cls = getattr(paddle.optimizer.lr, name, None)
+    if not inspect.isclass(cls) or not issubclass(cls, base) or cls is base:
+        raise ConfigError('lr_scheduler.type {!r} is not a paddle.optimizer.lr '
+                          'class; use one of {}.'.format(
+                              name, ', '.join(_paddle_classes(
+                                  paddle.optimizer.lr, base))))
+    return cls

@@ -219,12 +219,34 @@ loss:
 
 def test_rule_positive_schedule(write_yaml):
     write_yaml('base.yml', BASE)
-    p = write_yaml('c.yml', '_base_: base.yml\nlr_scheduler:\n'
-                   '  warmup_iters: 100\n')
-    with pytest.raises(ConfigError, match="rule 'positive_schedule'"):
-        Config(p)
     with pytest.raises(ConfigError, match="rule 'positive_schedule'"):
         Config(write_yaml('d.yml', '_base_: base.yml\niters: 0\n'))
+
+
+@pytest.mark.parametrize('iters', [3, 100])
+def test_schedule_shorter_than_warmup_warms_up_over_the_run(write_yaml,
+                                                            monkeypatch,
+                                                            iters):
+    # `--iters 3` on a config with 100 warm-up iterations: the first thing a
+    # user tries. The whole run warms up, with one warning naming both.
+    write_yaml('base.yml', BASE)
+    p = write_yaml('c.yml', '_base_: base.yml\nlr_scheduler:\n'
+                   '  warmup_iters: 100\n  warmup_start_lr: 0.0\n')
+    cfg = Config(p, iters=iters)
+    warnings = []
+    from paddleseg.cvlibs import builder
+    monkeypatch.setattr(builder.logger, 'warning',
+                        lambda msg, *a: warnings.append(msg % a))
+    sched = SegBuilder(cfg).lr_scheduler
+    assert len(warnings) == 1
+    assert 'warmup_iters (100)' in warnings[0]
+    assert 'iters ({})'.format(iters) in warnings[0]
+    lrs = []
+    for _ in range(iters):
+        lrs.append(sched())
+        sched.step()
+    assert lrs[0] == 0.0 and all(b > a for a, b in zip(lrs, lrs[1:]))
+    assert lrs[-1] == pytest.approx(0.01 * (iters - 1) / iters)
 
 
 def test_unknown_optimizer_type_lists_valid(write_yaml):
@@ -311,7 +333,7 @@ def test_paddleseg_configs_load_and_build(path):
         'model.pretrained=None' if 'pretrained' in model_cfg else None,
         'model.backbone.pretrained=None'
         if 'pretrained' in model_cfg.get('backbone', {}) else None) if o])
-    from paddleseg.cvlibs.config_checker import find_component
+    from paddleseg.cvlibs.manager import find_component
     missing = [name for name in (model_cfg['type'],
                                  model_cfg.get('backbone', {}).get('type'))
                if name and find_component(name) is None]
