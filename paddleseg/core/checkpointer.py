@@ -25,29 +25,24 @@ import paddle
 
 from paddleseg.utils import logger
 from paddleseg.utils.errors import CheckpointError
+from paddleseg.utils.fileio import TMP_SUFFIX as _TMP_SUFFIX
+from paddleseg.utils.fileio import atomic_path, atomic_write
 
 __all__ = ['atomic_save', 'save_checkpoint', 'load_checkpoint',
            'latest_checkpoint', 'remove_old_checkpoints', 'STATE_FILE']
 
 STATE_FILE = 'train_state.pkl'
-_TMP_SUFFIX = '.tmp'
 
 
 def atomic_save(obj, path, use_paddle=True):
-    """Write ``obj`` to ``path`` through a temporary file and ``os.replace``."""
-    tmp = '{}.{}{}'.format(path, os.getpid(), _TMP_SUFFIX)
-    try:
-        if use_paddle:
+    """Write ``obj`` to ``path`` (``paddle.save``, else a pickle) through a
+    temporary file and ``os.replace``."""
+    if use_paddle:
+        with atomic_path(path) as tmp:
             paddle.save(obj, tmp)
-        else:
-            with open(tmp, 'wb') as f:
-                pickle.dump(obj, f, protocol=4)
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    else:
+        with atomic_write(path, 'wb') as f:
+            pickle.dump(obj, f, protocol=4)
 
 
 def rng_state():

@@ -6,7 +6,6 @@ the same metrics. Rank 0 logs the per-class table, prints the summary as the
 last line of stdout, and optionally writes ``metrics.json``.
 """
 
-import json
 import math
 import os
 
@@ -16,6 +15,7 @@ from tqdm import tqdm
 
 from paddleseg.utils import logger
 from paddleseg.utils.errors import DataError
+from paddleseg.utils.fileio import atomic_write_json
 from paddleseg.utils.metrics import (calculate_confusion, format_summary,
                                      format_table, metrics_from_confusion)
 from .infer import build_infer_fn
@@ -92,10 +92,7 @@ def _write_metrics(save_dir, metrics, class_names):
     payload = {k: _json_safe(v) for k, v in metrics.items()}
     if class_names:
         payload['class_names'] = list(class_names)
-    tmp = '{}.tmp{}'.format(path, os.getpid())
-    with open(tmp, 'w') as f:
-        json.dump(payload, f, indent=2)
-    os.replace(tmp, path)
+    atomic_write_json(path, payload)
     return path
 
 

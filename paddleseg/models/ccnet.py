@@ -11,6 +11,7 @@ repository, PaddleSeg and mmsegmentation.
 import paddle.nn as nn
 
 from paddleseg.cvlibs import manager
+from paddleseg.utils.weights import load_entire_model
 from .heads import RCCAModule
 from .layers import AuxLayer, resize_bilinear, spatial_size
 
@@ -62,7 +63,6 @@ class CCNet(nn.Layer):
                                dropout_prob=dropout_prob,
                                recurrence=self.recurrence, backend=cca_backend)
         if pretrained:
-            from paddleseg.utils.checkpoint import load_entire_model
             load_entire_model(self, pretrained)
 
     def forward(self, x):

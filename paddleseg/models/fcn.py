@@ -4,6 +4,7 @@ on one stage, logits upsampled to the input size."""
 import paddle.nn as nn
 
 from paddleseg.cvlibs import manager
+from paddleseg.utils.weights import load_entire_model
 from .heads import FCNHead
 from .layers import resize_bilinear, spatial_size
 
@@ -36,7 +37,6 @@ class FCN(nn.Layer):
         self.head = FCNHead(num_classes, backbone_indices, channels_in,
                             channels, bias)
         if pretrained:
-            from paddleseg.utils.checkpoint import load_entire_model
             load_entire_model(self, pretrained)
 
     def forward(self, x):

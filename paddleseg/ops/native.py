@@ -29,6 +29,8 @@ import shutil
 import sys
 import tempfile
 
+import paddle
+
 from paddleseg.utils import logger
 from paddleseg.utils.errors import SegError
 
@@ -45,7 +47,6 @@ class NativeBuildError(SegError, RuntimeError):
 
 
 def _with_cuda():
-    import paddle
     return paddle.is_compiled_with_cuda()
 
 
@@ -61,7 +62,6 @@ def _cuda_archs():
     if env:
         return [a.strip().replace('.', '') for a in env.split(';') if a.strip()]
     try:
-        import paddle
         major, minor = paddle.device.cuda.get_device_capability()
         return ['{}{}'.format(major, minor)]
     except Exception:  # no GPU visible while building
@@ -89,7 +89,6 @@ def _cpu_fingerprint():
 
 def build_key():
     """Hex digest naming the build folder of the current sources and setup."""
-    import paddle
     h = hashlib.sha256()
     for name in sorted(os.listdir(CSRC)):
         with open(os.path.join(CSRC, name), 'rb') as f:
@@ -102,6 +101,7 @@ def build_key():
 
 def build_directory():
     """Folder of the library for the current sources (may not exist yet)."""
+    # cpp_extension is imported only when needed: it pulls in setuptools.
     from paddle.utils.cpp_extension import get_build_directory
     root = os.environ.get('PADDLESEG_EXTENSION_DIR') or get_build_directory()
     return os.path.join(root, 'paddleseg_cca_' + build_key())

@@ -1,6 +1,5 @@
 """Run set-up: device, seeds, and the record of what a run resolved."""
 
-import json
 import os
 import platform
 import random
@@ -11,6 +10,7 @@ import numpy as np
 import paddle
 
 from .errors import SegError
+from .fileio import atomic_write_json, atomic_write_text
 
 __all__ = ['set_device', 'set_seed', 'env_info', 'write_run_record',
            'init_distributed']
@@ -73,9 +73,5 @@ def env_info():
 def write_run_record(save_dir, config):
     """Write the merged config and the environment into ``save_dir``."""
     os.makedirs(save_dir, exist_ok=True)
-    for name, text in (('config.yml', config.to_yaml()),
-                       ('env.json', json.dumps(env_info(), indent=2))):
-        path = os.path.join(save_dir, name)
-        with open(path + '.tmp', 'w') as f:
-            f.write(text)
-        os.replace(path + '.tmp', path)
+    atomic_write_text(os.path.join(save_dir, 'config.yml'), config.to_yaml())
+    atomic_write_json(os.path.join(save_dir, 'env.json'), env_info())

@@ -13,6 +13,7 @@ out of the means, and is shown as ``-`` in the table.
 import math
 
 import numpy as np
+from prettytable import PrettyTable
 
 __all__ = ['calculate_confusion', 'metrics_from_confusion', 'format_table',
            'format_summary']
@@ -141,7 +142,6 @@ def format_table(metrics, class_names=None):
     Returns:
         str: The table (prettytable); undefined values are shown as ``-``.
     """
-    from prettytable import PrettyTable
     table = PrettyTable(['Class', 'Name', 'IoU', 'Precision', 'Recall'])
     names = list(class_names or [])
     for i, (iou, prec, rec) in enumerate(zip(metrics['class_iou'],

@@ -6,7 +6,7 @@ import pytest
 
 from paddleseg.cvlibs import manager
 from paddleseg.models.backbones import ResNet_vd
-from paddleseg.utils.checkpoint import load_pretrained_model
+from paddleseg.utils.weights import load_pretrained_model
 
 @pytest.mark.parametrize('backbone, keys', [
     ('ResNet18_vd', 'ccnet_r18_keys.txt'),

@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks.cca_op import paddleseg_style
 from paddleseg.cvlibs import manager
-from paddleseg.utils.checkpoint import _match
+from paddleseg.utils.weights import _match
 
 
 def ccnet(recurrence=2, num_classes=19, backbone='ResNet18_vd', **kwargs):

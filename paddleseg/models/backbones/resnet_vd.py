@@ -17,6 +17,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from paddleseg.cvlibs import manager
+from paddleseg.utils.weights import load_pretrained_model
 from ..layers import activation
 
 __all__ = ['ResNet_vd', 'ResNet18_vd', 'ResNet34_vd', 'ResNet50_vd',
@@ -153,7 +154,6 @@ class ResNet_vd(nn.Layer):
             self.stage_list.append(blocks)
         self.pretrained = pretrained
         if pretrained:
-            from paddleseg.utils.checkpoint import load_pretrained_model
             load_pretrained_model(self, pretrained)
 
     def forward(self, x):

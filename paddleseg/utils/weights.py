@@ -22,6 +22,7 @@ import paddle
 
 from . import logger
 from .errors import CheckpointError
+from .fileio import atomic_write
 
 __all__ = ['resolve_weights', 'load_state_dict', 'load_pretrained_model',
            'load_entire_model', 'LoadReport']
@@ -43,21 +44,16 @@ def _download(url):
     if os.path.isfile(target):
         return target
     os.makedirs(_cache_dir(), exist_ok=True)
-    tmp = '{}.{}.part'.format(target, os.getpid())
     logger.info('Downloading %s', url)
     try:
         with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as r, \
-                open(tmp, 'wb') as f:
+                atomic_write(target, 'wb') as f:
             shutil.copyfileobj(r, f)
-        os.replace(tmp, target)
     except OSError as e:
         raise CheckpointError(
             'Cannot download {} ({}); download it where there is network '
             'access and set the path to the local file instead of the URL.'
             .format(url, getattr(e, 'reason', e))) from e
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return target
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import paddle
 import pytest
 
-from paddleseg.utils.checkpoint import (load_entire_model,
+from paddleseg.utils.weights import (load_entire_model,
                                         load_pretrained_model, resolve_weights)
 from paddleseg.utils.errors import CheckpointError
 
@@ -96,3 +96,4 @@ def test_unreachable_url_says_to_use_a_local_file(tmp_path, monkeypatch):
     with pytest.raises(CheckpointError, match='set the path to the local file'):
         resolve_weights(url)
     assert not list(tmp_path.rglob('*.part'))
+    assert not list(tmp_path.rglob('*.tmp'))  # the download's temporary
