@@ -9,6 +9,7 @@ and deploy.yaml; run it with deploy/python/infer.py).
 import argparse
 import os
 
+from paddleseg.deploy.export import add_export_args
 from paddleseg.utils import cli
 
 
@@ -18,7 +19,7 @@ def parse_args():
     p.add_argument('--model_path', required=True,
                    help='model.pdparams (or a folder holding it).')
     p.add_argument('--save_dir', default='output/inference_model')
-    cli.add_export_args(p)
+    add_export_args(p)
     p.add_argument('--cca_backend', choices=['auto', 'native', 'reference'],
                    default='auto',
                    help='Criss-cross attention in the exported graph. auto: '
@@ -30,16 +31,11 @@ def parse_args():
 
 def main():
     args = parse_args()
-    from paddleseg.cvlibs import Config, SegBuilder
-    from paddleseg.core.export import export_model, export_settings
-    from paddleseg.utils import env, logger
-    from paddleseg.utils.checkpoint import load_entire_model
+    from paddleseg.core.script import load_trained_model
+    from paddleseg.deploy.export import export_model, export_settings
+    from paddleseg.utils import logger
 
-    cfg = Config(args.config, opts=args.opts)
-    device = env.set_device(args.device)
-    builder = SegBuilder(cfg)
-    model = builder.model
-    load_entire_model(model, args.model_path)
+    cfg, builder, model, device = load_trained_model(args)
     transforms, input_shape, output_op = export_settings(
         cfg, args.input_shape, args.output_op)
     paths = export_model(

@@ -26,17 +26,10 @@ def parse_args():
 
 def main():
     args = parse_args()
-    from paddleseg.cvlibs import Config, SegBuilder
     from paddleseg.core.predict import get_image_list, predict
-    from paddleseg.utils import env
-    from paddleseg.utils.checkpoint import load_entire_model
+    from paddleseg.core.script import load_trained_model
 
-    cfg = Config(args.config, opts=args.opts)
-    env.set_device(args.device)
-    env.init_distributed()
-    builder = SegBuilder(cfg)
-    model = builder.model
-    load_entire_model(model, args.model_path)
+    cfg, builder, model, _ = load_trained_model(args)
     image_list, image_dir = get_image_list(args.image_path)
     kw = cli.inference_kwargs(args, cfg.test_config)
     kw['aug_pred'] = kw.pop('aug_eval', False)

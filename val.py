@@ -23,20 +23,13 @@ def parse_args():
 
 def main():
     args = parse_args()
-    from paddleseg.cvlibs import Config, SegBuilder
+    from paddleseg.core.script import load_trained_model
     from paddleseg.core.val import evaluate
-    from paddleseg.utils import env
-    from paddleseg.utils.checkpoint import load_entire_model
 
-    cfg = Config(args.config, opts=args.opts)
-    env.set_device(args.device)
-    env.init_distributed()
-    builder = SegBuilder(cfg)
+    cfg, builder, model, _ = load_trained_model(args)
     if builder.val_dataset is None:
         raise cli.SegError('{} has no val_dataset; add one to evaluate.'.format(
             args.config))
-    model = builder.model
-    load_entire_model(model, args.model_path)
     evaluate(model, builder.val_dataset, num_workers=args.num_workers,
              save_dir=args.save_dir,
              **cli.inference_kwargs(args, cfg.test_config))

@@ -22,6 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from paddleseg.deploy.export import add_export_args  # noqa: E402
 from paddleseg.utils import cli  # noqa: E402
 
 
@@ -32,7 +33,7 @@ def parse_args(argv=None):
                    help='model.pdparams (or a folder holding it).')
     p.add_argument('--save_file', default='output/model.onnx',
                    help='The .onnx file to write.')
-    cli.add_export_args(p)
+    add_export_args(p)
     p.add_argument('--opset_version', type=int, default=13,
                    help='ONNX opset (raised by paddle2onnx where an operator '
                    'needs a newer one).')
@@ -45,18 +46,13 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from paddleseg.core import onnx_export
+    from paddleseg.deploy import onnx as onnx_export
     onnx_export.require_onnx_tools()
-    from paddleseg.cvlibs import Config, SegBuilder
-    from paddleseg.utils import env, logger
-    from paddleseg.utils.checkpoint import load_entire_model
+    from paddleseg.core.script import load_trained_model
+    from paddleseg.deploy.export import export_settings
+    from paddleseg.utils import logger
 
-    cfg = Config(args.config, opts=args.opts)
-    env.set_device(args.device)
-    builder = SegBuilder(cfg)
-    model = builder.model
-    load_entire_model(model, args.model_path)
-    from paddleseg.core.export import export_settings
+    cfg, builder, model, _ = load_trained_model(args)
     transforms, input_shape, output_op = export_settings(
         cfg, args.input_shape, args.output_op)
     with tempfile.TemporaryDirectory(prefix='paddleseg_onnx_') as model_dir:

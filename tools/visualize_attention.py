@@ -120,9 +120,8 @@ def attention_for_points(model, transforms, image_path, points):
 
 def main(argv=None):
     args = parse_args(argv)
-    from paddleseg.cvlibs import Config, SegBuilder
-    from paddleseg.utils import env
-    from paddleseg.utils.checkpoint import load_entire_model
+    from paddleseg.core.script import load_trained_model
+    from paddleseg.transforms import Compose
 
     if not os.path.isfile(args.image_path):
         raise SegError("--image_path '{}' is not a file; give one image."
@@ -132,16 +131,15 @@ def main(argv=None):
         raise SegError("--image_path '{}' cannot be read as an image."
                        .format(args.image_path))
     points = parse_points(args.points, image.shape[1], image.shape[0])
-    cfg = Config(args.config, opts=args.opts)
-    env.set_device(args.device)
-    builder = SegBuilder(cfg)
-    model = builder.model
-    if not hasattr(model, 'attention_maps'):
-        raise SegError('{} (model.type in {}) has no criss-cross attention; '
-                       'give a CCNet config.'.format(type(model).__name__,
-                                                     args.config))
-    load_entire_model(model, args.model_path)
-    maps = attention_for_points(model, builder.val_transforms,
+
+    def needs_attention(model):
+        if not hasattr(model, 'attention_maps'):
+            raise SegError('{} (model.type in {}) has no criss-cross '
+                           'attention; give a CCNet config.'.format(
+                               type(model).__name__, args.config))
+
+    _, builder, model, _ = load_trained_model(args, needs_attention)
+    maps = attention_for_points(model, Compose(builder.val_transforms),
                                 args.image_path, points)
     os.makedirs(args.save_dir, exist_ok=True)
     stem = os.path.splitext(os.path.basename(args.image_path))[0]
