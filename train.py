@@ -73,7 +73,8 @@ def main():
           use_vdl=args.use_vdl, keep_checkpoint_max=args.keep_checkpoint_max,
           do_eval=val_dataset is not None, precision=args.precision,
           amp_level=args.amp_level, seed=args.seed,
-          eval_kwargs=cli.inference_kwargs(None, cfg.test_config))
+          eval_kwargs=cli.inference_kwargs(None, cfg.test_config),
+          lr_scheduler=builder.lr_scheduler)
 
 
 if __name__ == '__main__':

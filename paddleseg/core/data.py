@@ -33,13 +33,20 @@ class ResumableBatchSampler(paddle.io.Sampler):
         world_size (int): Number of processes; each epoch's order is cut into
             ``world_size`` interleaved shards.
         drop_last (bool): Drop the incomplete last batch of an epoch.
+        epoch_order (callable, optional): ``epoch_order(seed, epoch)`` gives
+            the ``num_samples`` indices of an epoch, in order, in place of a
+            shuffle (a dataset that composes its epochs, as class-uniform
+            sampling does, offers it as its ``epoch_order`` method). It
+            must depend on its arguments alone, so every rank, and a resumed
+            run, draws the same epoch.
 
     Yields lists of ``(index, sample_seed)`` pairs.
     """
 
     def __init__(self, num_samples, batch_size, seed=0, shuffle=True, rank=0,
-                 world_size=1, drop_last=True):
+                 world_size=1, drop_last=True, epoch_order=None):
         super().__init__()
+        self.epoch_order = epoch_order
         self.num_samples = num_samples
         self.batch_size = batch_size
         self.seed = seed
@@ -64,7 +71,15 @@ class ResumableBatchSampler(paddle.io.Sampler):
         self.start_batch = int(batches_consumed)
 
     def _epoch_order(self, epoch):
-        if self.shuffle:
+        if self.epoch_order is not None:
+            order = np.asarray(self.epoch_order(self.seed, epoch),
+                               dtype=np.int64)
+            if order.shape != (self.num_samples, ):
+                raise ValueError(
+                    'epoch_order gave {} indices for epoch {}; it must give '
+                    'one per sample ({}).'.format(order.size, epoch,
+                                                  self.num_samples))
+        elif self.shuffle:
             rng = np.random.default_rng([self.seed, epoch])
             order = rng.permutation(self.num_samples)
         else:
@@ -132,7 +147,9 @@ def build_train_loader(dataset, batch_size, seed, num_workers=0, rank=0,
     """A DataLoader over ``dataset`` with a :class:`ResumableBatchSampler`."""
     sampler = ResumableBatchSampler(len(dataset), batch_size, seed=seed,
                                     shuffle=True, rank=rank,
-                                    world_size=world_size)
+                                    world_size=world_size,
+                                    epoch_order=getattr(dataset, 'epoch_order',
+                                                        None))
     loader = paddle.io.DataLoader(
         SeededDataset(dataset), batch_sampler=sampler, num_workers=num_workers,
         collate_fn=collate_batch, return_list=True,

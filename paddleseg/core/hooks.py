@@ -5,23 +5,37 @@ A hook implements any of ``before_train``, ``before_step``, ``after_step`` and
 :func:`build_hooks` fixes their order; see the comments there.
 """
 
-import json
 import math
 import os
 import time
 
+import paddle.distributed as dist
 from tqdm import tqdm
+from visualdl import LogWriter
 
 from paddleseg.utils import logger
+from paddleseg.utils.fileio import atomic_write_json
 from . import checkpointer
+from .val import evaluate
 
 __all__ = ['HookBase', 'LRSchedulerHook', 'LoggerHook', 'VisualDLHook',
            'EvalHook', 'CheckpointHook', 'build_hooks']
 
 
 class HookBase:
-    """A no-op hook; ``self.trainer`` is set by the trainer."""
+    """A no-op hook; ``self.trainer`` is set by the trainer.
+
+    A hook that owns state a resumed run needs returns it from
+    :meth:`state_dict` (flat keys, saved in the checkpoint's training state)
+    and takes it back in :meth:`load_state_dict`.
+    """
     trainer = None
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
 
     def before_train(self):
         pass
@@ -42,13 +56,19 @@ class HookBase:
 
 
 class LRSchedulerHook(HookBase):
-    """Steps the LR scheduler once per iteration."""
+    """Steps the LR scheduler once per iteration; owns its state."""
 
     def __init__(self, scheduler):
         self.scheduler = scheduler
 
     def after_step(self):
         self.scheduler.step()
+
+    def state_dict(self):
+        return {'scheduler': self.scheduler.state_dict()}
+
+    def load_state_dict(self, state):
+        self.scheduler.set_state_dict(state['scheduler'])
 
 
 class LoggerHook(HookBase):
@@ -95,7 +115,6 @@ class VisualDLHook(HookBase):
     """Scalars for VisualDL: training loss and lr, evaluation metrics."""
 
     def __init__(self, log_dir, log_iters=10):
-        from visualdl import LogWriter
         self.writer = LogWriter(log_dir)
         self.log_iters = max(1, log_iters)
 
@@ -121,7 +140,6 @@ def _broadcast_buffers(model):
     each process tracks its own statistics; rank 0's are the ones saved, so
     all ranks evaluate with those.
     """
-    import paddle.distributed as dist
     if dist.get_world_size() < 2:
         return
     for buf in model.buffers():
@@ -143,19 +161,17 @@ class EvalHook(HookBase):
     def after_step(self):
         if not self.due(self.interval):
             return
-        from .val import evaluate
         t = self.trainer
         _broadcast_buffers(t.raw_model)
         metrics = evaluate(t.model, self.val_dataset, **self.eval_kwargs)
         t.metrics, t.metrics_iter = metrics, t.iter
-        logger.info('[EVAL] iter %d: mIoU %.4f, Acc %.4f (best mIoU so far '
-                    '%.4f at iter %d).', t.iter, metrics['mIoU'],
-                    metrics['Acc'], max(t.best_miou, metrics['mIoU']),
-                    t.iter if metrics['mIoU'] > t.best_miou else t.best_iter)
+        logger.info('[EVAL] iter %d: mIoU %.4f, Acc %.4f.', t.iter,
+                    metrics['mIoU'], metrics['Acc'])
 
 
 class CheckpointHook(HookBase):
-    """Owns checkpoints: ``iter_N`` every ``interval``, keep-max, best model.
+    """Owns checkpoints: ``iter_N`` every ``interval``, keep-max, and the
+    best model with the best mIoU so far (its state).
 
     Only rank 0 writes. ``best_model/`` is replaced whenever a fresh
     evaluation beats the best mIoU so far.
@@ -166,20 +182,37 @@ class CheckpointHook(HookBase):
         self.interval = interval
         self.keep_max = keep_max
         self.is_writer = is_writer
+        self.best_miou, self.best_iter = -1.0, -1
 
-    def after_step(self):
+    def state_dict(self):
+        return {'best_miou': self.best_miou, 'best_iter': self.best_iter}
+
+    def load_state_dict(self, state):
+        self.best_miou = state.get('best_miou', -1.0)
+        self.best_iter = state.get('best_iter', -1)
+
+    def _keep_best(self):
+        """Record (and on rank 0 save) a fresh evaluation that beats the
+        best mIoU so far."""
         t = self.trainer
-        fresh = t.metrics_iter == t.iter and not math.isnan(
-            t.metrics.get('mIoU', float('nan')))
-        if fresh and t.metrics['mIoU'] > t.best_miou:
-            t.best_miou, t.best_iter = t.metrics['mIoU'], t.iter
+        miou = t.metrics.get('mIoU', float('nan'))
+        if t.metrics_iter != t.iter or math.isnan(miou):
+            return
+        if miou > self.best_miou:
+            self.best_miou, self.best_iter = miou, t.iter
             if self.is_writer:
                 path = checkpointer.save_checkpoint(
                     self.save_dir, 'best_model', t.raw_model, None, None)
-                _write_json(os.path.join(path, 'metrics.json'),
-                            dict(_scalars(t.metrics), iter=t.iter))
+                atomic_write_json(os.path.join(path, 'metrics.json'),
+                                  dict(_scalars(t.metrics), iter=t.iter))
                 logger.info('Saved best model (mIoU %.4f) to %s.',
-                            t.best_miou, path)
+                            self.best_miou, path)
+        logger.info('[EVAL] best mIoU so far %.4f at iter %d.',
+                    self.best_miou, self.best_iter)
+
+    def after_step(self):
+        t = self.trainer
+        self._keep_best()
         if not self.due(self.interval) or not self.is_writer:
             return
         path = checkpointer.save_checkpoint(
@@ -193,22 +226,16 @@ def _scalars(metrics):
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
 
 
-def _write_json(path, obj):
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
-
-
 def build_hooks(scheduler, save_dir, save_interval, keep_checkpoint_max,
                 log_iters, val_dataset=None, do_eval=False, use_vdl=False,
                 eval_kwargs=None, is_writer=True):
-    """The hooks of a training run, in the order they run after each step."""
-    hooks = [
+    """The hooks of a training run, in the order they run after each step
+    (``scheduler`` None: a constant learning rate, nothing to step)."""
+    hooks = []
+    if scheduler is not None:
         # 1. Step the LR first: the step just taken used the current lr,
         #    which the trainer recorded before stepping.
-        LRSchedulerHook(scheduler),
-    ]
+        hooks.append(LRSchedulerHook(scheduler))
     if is_writer:
         # 2. Report the step (rank 0 only).
         hooks.append(LoggerHook(log_iters))

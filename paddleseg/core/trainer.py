@@ -50,6 +50,12 @@ def compute_losses(logits_list, label, losses):
 class Trainer:
     """Runs ``max_iters`` iterations from ``start_iter`` with hooks.
 
+    The trainer's own state is the iteration and the precision policy's
+    (loss scaler); every hook adds what it owns (the LR scheduler, the best
+    metric so far) through its ``state_dict``, as detectron2's
+    ``TrainerBase`` collects its hooks' state. The keys stay flat, so
+    ``train_state.pkl`` keeps one format.
+
     Args:
         model (paddle.nn.Layer): The model being trained (possibly wrapped in
             ``paddle.DataParallel``).
@@ -82,28 +88,33 @@ class Trainer:
         self.start_iter = self.iter = 0
         self.loss = self.lr = float('nan')
         self.batch_cost = self.reader_cost = 0.0
+        # The latest evaluation, for the hooks after the one that ran it.
         self.metrics, self.metrics_iter = {}, -1
-        self.best_miou, self.best_iter = -1.0, -1
-        self.extra_state = {}
 
     @property
     def epoch(self):
         return (self.iter - 1) // self.batches_per_epoch + 1
 
     def state_dict(self):
-        """What a checkpoint needs besides model and optimizer weights."""
-        return dict(self.extra_state, iter=self.iter,
-                    batches_consumed=self.iter,
-                    best_miou=self.best_miou, best_iter=self.best_iter,
-                    scheduler=self.optimizer._learning_rate.state_dict(),
-                    precision=self.precision.state_dict())
+        """What a checkpoint needs besides model and optimizer weights: the
+        iteration (which is also the data position), the precision policy's
+        state and each hook's."""
+        state = {'iter': self.iter, 'precision': self.precision.state_dict()}
+        for hook in self.hooks:
+            own = hook.state_dict()
+            clash = sorted(set(own) & set(state))
+            if clash:
+                raise KeyError('{} reports state {} that another part of the '
+                               'trainer owns.'.format(type(hook).__name__,
+                                                      clash))
+            state.update(own)
+        return state
 
     def load_state_dict(self, state):
         self.start_iter = self.iter = int(state['iter'])
-        self.best_miou = state.get('best_miou', -1.0)
-        self.best_iter = state.get('best_iter', -1)
-        self.optimizer._learning_rate.set_state_dict(state['scheduler'])
         self.precision.set_state_dict(state.get('precision'))
+        for hook in self.hooks:
+            hook.load_state_dict(state)
 
     def train(self):
         self.model.train()
@@ -143,15 +154,26 @@ class Trainer:
         self.batch_cost = time.perf_counter() - start
 
 
+def _scheduler_of(optimizer):
+    """The optimizer's LR scheduler when the caller gave none (Paddle keeps
+    it in ``_learning_rate``; a plain float means a constant rate)."""
+    lr = optimizer._learning_rate
+    return lr if isinstance(lr, paddle.optimizer.lr.LRScheduler) else None
+
+
 def train(model, train_dataset, optimizer, losses, iters, batch_size, save_dir,
           val_dataset=None, resume_model=None, save_interval=1000,
           log_iters=10, num_workers=0, use_vdl=False, keep_checkpoint_max=5,
           do_eval=False, precision='fp32', amp_level='O1', seed=0,
-          eval_kwargs=None):
+          eval_kwargs=None, lr_scheduler=None):
     """Train ``model``; see ``train.py --help`` for the arguments' meaning.
 
+    ``lr_scheduler`` is the scheduler the optimizer was built with (stepped
+    once per iteration and saved in checkpoints); when None it is taken from
+    the optimizer.
+
     Returns:
-        Trainer: the finished trainer (its ``iter``, ``best_miou``, ...).
+        Trainer: the finished trainer (its ``iter``, ``start_iter``, hooks).
     """
     world_size = paddle.distributed.get_world_size()
     rank = paddle.distributed.get_rank()
@@ -166,7 +188,9 @@ def train(model, train_dataset, optimizer, losses, iters, batch_size, save_dir,
         model = paddle.DataParallel(model)
     loader, sampler = build_train_loader(train_dataset, batch_size, seed,
                                          num_workers, rank, world_size)
-    hooks = build_hooks(optimizer._learning_rate, save_dir, save_interval,
+    if lr_scheduler is None:
+        lr_scheduler = _scheduler_of(optimizer)
+    hooks = build_hooks(lr_scheduler, save_dir, save_interval,
                         keep_checkpoint_max, log_iters, val_dataset, do_eval,
                         use_vdl, eval_kwargs, is_writer=rank == 0)
     trainer = Trainer(model, raw_model, optimizer, losses, loader, iters,

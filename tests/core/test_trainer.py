@@ -198,3 +198,57 @@ def test_sampler_positions_and_shards():
     # 5 samples per rank -> 2 full batches each, the two shards disjoint.
     assert len(set(got0)) == len(set(got1)) == 4
     assert not set(got0) & set(got1)
+
+
+def test_hooks_own_their_state_in_one_flat_record(tmp_path):
+    _, trainer = _run(tmp_path, iters=4, save_interval=2)
+    state = trainer.state_dict()
+    # The format train_state.pkl has always had; the scheduler's state comes
+    # from the LR hook, the best mIoU from the checkpoint hook.
+    assert sorted(state) == ['best_iter', 'best_miou', 'iter', 'precision',
+                             'scheduler']
+    owners = {type(h).__name__: sorted(h.state_dict()) for h in trainer.hooks}
+    assert owners['LRSchedulerHook'] == ['scheduler']
+    assert owners['CheckpointHook'] == ['best_iter', 'best_miou']
+    saved = checkpointer.read_state(str(tmp_path / 'iter_4'))
+    assert saved['iter'] == 4 and saved['scheduler'] == state['scheduler']
+
+
+class ReversedEpochs(TinyDataset):
+    """A dataset that composes its own epochs (as class-uniform sampling
+    does): epoch e is the indices rotated by e, then reversed."""
+
+    def epoch_order(self, seed, epoch):
+        order = np.roll(np.arange(self.n), epoch + seed)
+        return order[::-1]
+
+
+def test_sampler_asks_the_dataset_for_its_epoch_order():
+    from paddleseg.core.data import build_train_loader
+    dataset = ReversedEpochs(n=6)
+    _, sampler = build_train_loader(dataset, batch_size=2, seed=1)
+    it = iter(sampler)
+    batches = [[i for i, _ in next(it)] for _ in range(6)]  # two epochs
+    assert batches[:3] == [[4, 3], [2, 1], [0, 5]]
+    assert batches[3:] == [[3, 2], [1, 0], [5, 4]]
+    # Resuming at batch 4 continues the dataset's order exactly.
+    sampler.set_position(4)
+    it = iter(sampler)
+    assert [[i for i, _ in next(it)] for _ in range(2)] == batches[4:]
+
+
+def test_epoch_order_of_the_wrong_length_is_refused():
+    s = ResumableBatchSampler(4, 2, epoch_order=lambda seed, epoch: [0, 1])
+    with pytest.raises(ValueError, match='gave 2 indices for epoch 0'):
+        next(iter(s))
+
+
+def test_constant_learning_rate_needs_no_scheduler(tmp_path):
+    paddle.seed(0)
+    model = TinyModel()
+    opt = paddle.optimizer.SGD(0.1, parameters=model.parameters())
+    trainer = train(model, TinyDataset(), opt,
+                    {'types': [CE()], 'coef': [1.0]}, iters=2, batch_size=2,
+                    save_dir=str(tmp_path), save_interval=2, log_iters=1)
+    assert trainer.iter == 2
+    assert 'LRSchedulerHook' not in [type(h).__name__ for h in trainer.hooks]
