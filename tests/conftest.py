@@ -47,6 +47,32 @@ def write_model_config():
     return _write
 
 
+def _as_if_trained(model):
+    """Batch-norm statistics away from 0/1 and every learnt scale that
+    starts at zero (criss-cross attention's gamma) switched on, so each
+    part of the graph changes the output a check compares."""
+    import numpy as np
+    import paddle
+    rng = np.random.RandomState(0)
+    for layer in model.sublayers():
+        if isinstance(layer, paddle.nn.BatchNorm2D):
+            n = layer._mean.shape[0]
+            layer._mean.set_value(rng.uniform(-0.1, 0.1, n).astype('float32'))
+            layer._variance.set_value(rng.uniform(0.5, 1.5, n)
+                                      .astype('float32'))
+    for name, p in model.named_parameters():
+        if name.endswith('gamma') and not p.numpy().any():
+            p.set_value(paddle.full(p.shape, 0.5, p.dtype))
+    return model
+
+
+@pytest.fixture(scope='session')
+def as_if_trained():
+    """``as_if_trained(model)``: weights as after some training (see
+    :func:`_as_if_trained`); returns the model."""
+    return _as_if_trained
+
+
 @pytest.fixture
 def write_yaml(tmp_path):
     """Write a YAML text to tmp_path/<name> and return its path."""

@@ -39,21 +39,8 @@ TRANSFORMS = {
 }
 
 
-def _randomise_statistics(model):
-    """Weights as after some training: BatchNorm statistics away from 0/1
-    and attention switched on, so every part of the graph matters."""
-    rng = np.random.RandomState(0)
-    for layer in model.sublayers():
-        if isinstance(layer, paddle.nn.BatchNorm2D):
-            n = layer._mean.shape[0]
-            layer._mean.set_value(rng.uniform(-0.1, 0.1, n).astype('float32'))
-            layer._variance.set_value(rng.uniform(0.5, 1.5, n)
-                                      .astype('float32'))
-    model.head.cca.gamma.set_value(paddle.to_tensor([0.5]))
-
-
 @pytest.fixture(scope='module')
-def setup(tmp_path_factory, write_model_config):
+def setup(tmp_path_factory, write_model_config, as_if_trained):
     """The demo data, one CCNet's weights, and its config with each of
     TRANSFORMS (``<name>.yml``)."""
     base = tmp_path_factory.mktemp('export')
@@ -63,7 +50,7 @@ def setup(tmp_path_factory, write_model_config):
         write_model_config(base / (name + '.yml'), base / 'data', transforms)
     paddle.seed(0)
     model = SegBuilder(Config(str(base / 'normalize.yml'))).model
-    _randomise_statistics(model)
+    as_if_trained(model)
     paddle.save(model.state_dict(), str(base / 'model.pdparams'))
     return base
 

@@ -72,23 +72,6 @@ def test_forward_backward_every_parameter_gets_a_gradient(name):
     assert np.isfinite(out[0].numpy()).all()
 
 
-def _as_if_trained(model):
-    """Batch-norm statistics away from 0/1 and every learnt scale that
-    starts at zero (criss-cross attention's gamma) switched on, so each
-    part of the graph changes the output the checks compare."""
-    rng = np.random.RandomState(0)
-    for layer in model.sublayers():
-        if isinstance(layer, paddle.nn.BatchNorm2D):
-            n = layer._mean.shape[0]
-            layer._mean.set_value(rng.uniform(-0.1, 0.1, n).astype('float32'))
-            layer._variance.set_value(rng.uniform(0.5, 1.5, n)
-                                      .astype('float32'))
-    for pname, p in model.named_parameters():
-        if pname.endswith('gamma') and not p.numpy().any():
-            p.set_value(paddle.full(p.shape, 0.5, p.dtype))
-    return model
-
-
 def program_ops(model_json):
     """The operator names of an exported PIR program (``model.json``),
     without their dialect prefix (``1.conv2d`` -> ``conv2d``)."""
@@ -119,11 +102,11 @@ def _relative_error(a, b):
 
 
 @pytest.fixture(scope='module', params=sorted(TINY))
-def exported(request, tmp_path_factory):
+def exported(request, tmp_path_factory, as_if_trained):
     """(name, export folder, input, eager logits) of each tiny model."""
     name = request.param
     paddle.seed(0)
-    model = _as_if_trained(TINY[name]())
+    model = as_if_trained(TINY[name]())
     model.eval()
     x = np.random.RandomState(1).uniform(-1, 1, (1, 3) + SIZE).astype(
         'float32')
