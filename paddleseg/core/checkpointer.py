@@ -4,59 +4,63 @@ A checkpoint is a folder ``save_dir/iter_N/`` holding
 
 * ``model.pdparams`` and ``model.pdopt`` (PaddleSeg's files, so PaddleSeg
   tools and ``val.py --model_path`` read them), and
-* ``train_state.pkl``: iteration, LR scheduler, RNG states of Python, NumPy
-  and Paddle, data position, best metric so far and the resolved config.
+* ``train_state.json``: iteration, LR scheduler, RNG states of Python, NumPy
+  and Paddle, best metric so far, what the run was (see
+  :mod:`paddleseg.core.train_state`), written as data.
 
 Every file is written to a temporary name and moved into place with
 ``os.replace``, and the folder itself is assembled under a temporary name and
 renamed last, so a run killed mid-write leaves the previous checkpoints intact
-and never a half-written one that looks complete. A checkpoint's iteration is
-read from its state, never parsed from the folder name.
+and never a half-written one that looks complete. Removal is atomic too: a
+folder is renamed out of the ``iter_*`` namespace before it is deleted. A
+checkpoint's iteration is read from its state, never parsed from the folder
+name. Nothing here unpickles with ``paddle.load``: weights and optimizer
+state are read through the restricted unpickler
+(:func:`paddleseg.utils.weights.read_state_file`), and a checkpoint whose
+weights are not finite is never written.
 """
 
 import glob
 import os
-import pickle
-import random
 import shutil
 
-import numpy as np
 import paddle
 
-from paddleseg.utils import logger
-from paddleseg.utils.errors import CheckpointError
+from paddleseg.utils.errors import CheckpointError, TrainingError
 from paddleseg.utils.fileio import TMP_SUFFIX as _TMP_SUFFIX
-from paddleseg.utils.fileio import atomic_path, atomic_write
+from paddleseg.utils.fileio import atomic_path
+from paddleseg.utils.weights import read_state_file
+from .train_state import (STATE_FILE, has_state, read_state, rng_state,
+                          set_rng_state, write_state)
 
 __all__ = ['atomic_save', 'save_checkpoint', 'load_checkpoint',
-           'latest_checkpoint', 'remove_old_checkpoints', 'STATE_FILE']
+           'read_checkpoint_state',
+           'latest_checkpoint', 'list_checkpoints', 'remove_old_checkpoints',
+           'remove_checkpoint', 'non_finite_parameters', 'read_state',
+           'STATE_FILE', 'LEFTOVER_SUFFIXES']
 
-STATE_FILE = 'train_state.pkl'
-
-
-def atomic_save(obj, path, use_paddle=True):
-    """Write ``obj`` to ``path`` (``paddle.save``, else a pickle) through a
-    temporary file and ``os.replace``."""
-    if use_paddle:
-        with atomic_path(path) as tmp:
-            paddle.save(obj, tmp)
-    else:
-        with atomic_write(path, 'wb') as f:
-            pickle.dump(obj, f, protocol=4)
+# Folder suffixes of interrupted saves (.tmp), swaps (.old) and removals
+# (.deleting); never checkpoints.
+_DELETING = '.deleting'
+LEFTOVER_SUFFIXES = (_TMP_SUFFIX, '.old', _DELETING)
 
 
-def rng_state():
-    return {
-        'python': random.getstate(),
-        'numpy': np.random.get_state(),
-        'paddle': paddle.get_rng_state(),
-    }
+def atomic_save(obj, path):
+    """``paddle.save`` ``obj`` to ``path`` through a temporary file and
+    ``os.replace``."""
+    with atomic_path(path) as tmp:
+        paddle.save(obj, tmp)
 
 
-def set_rng_state(state):
-    random.setstate(state['python'])
-    np.random.set_state(state['numpy'])
-    paddle.set_rng_state(state['paddle'])
+def non_finite_parameters(model):
+    """Names of the parameters and buffers of ``model`` holding NaN or inf
+    (one reduction per tensor; run before each save)."""
+    bad = []
+    for name, value in model.state_dict().items():
+        if paddle.is_floating_point(value) and not bool(
+                paddle.isfinite(value).all().item()):
+            bad.append(name)
+    return bad
 
 
 def save_checkpoint(save_dir, name, model, optimizer, state):
@@ -67,8 +71,19 @@ def save_checkpoint(save_dir, name, model, optimizer, state):
         name (str): Folder name, e.g. ``iter_1000`` or ``best_model``.
         model (paddle.nn.Layer): Saved as ``model.pdparams``.
         optimizer (paddle.optimizer.Optimizer | None): ``model.pdopt``.
-        state (dict | None): Saved as ``train_state.pkl`` (with RNG states).
+        state (dict | None): Saved as ``train_state.json`` (with RNG states).
+
+    Raises:
+        TrainingError: the model's weights are not finite (the run diverged);
+            nothing is written, so the last good checkpoint stays the newest.
     """
+    bad = non_finite_parameters(model)
+    if bad:
+        raise TrainingError(
+            'The weights are no longer finite ({} of them, e.g. {}); {} was '
+            'not written, and the checkpoints already in {} are kept. Lower '
+            'the learning rate (or check the data) and resume from the last '
+            'one.'.format(len(bad), ', '.join(bad[:3]), name, save_dir))
     final = os.path.join(save_dir, name)
     staging = final + _TMP_SUFFIX
     shutil.rmtree(staging, ignore_errors=True)
@@ -82,8 +97,7 @@ def save_checkpoint(save_dir, name, model, optimizer, state):
         # (conv2d_4.w_0_velocity_0), which differ in a process that built
         # other layers first; record them to map entries back on resume.
         names = {k: p.name for k, p in model.named_parameters()}
-        state = dict(state, rng=rng_state(), param_names=names)
-        atomic_save(state, os.path.join(staging, STATE_FILE), use_paddle=False)
+        write_state(dict(state, rng=rng_state(), param_names=names), staging)
     # Swap the complete folder in: the old one is moved aside first and only
     # deleted once the new one is in place.
     old = final + '.old'
@@ -95,44 +109,33 @@ def save_checkpoint(save_dir, name, model, optimizer, state):
     return final
 
 
-def read_state(ckpt_dir):
-    path = os.path.join(ckpt_dir, STATE_FILE)
-    if not os.path.isfile(path):
-        raise CheckpointError(
-            'Checkpoint folder {} has no {}; it was not written by this '
-            'trainer or is incomplete. Pass a folder from save_dir (e.g. '
-            'output/iter_1000) or `--resume_model auto`.'.format(
-                ckpt_dir, STATE_FILE))
-    try:
-        with open(path, 'rb') as f:
-            return pickle.load(f)
-    except Exception as e:
-        raise CheckpointError('Cannot read training state {} ({}: {}); the '
-                              'file is damaged. Resume from an earlier '
-                              'checkpoint.'.format(path, type(e).__name__,
-                                                   e)) from e
+def read_checkpoint_state(ckpt_dir):
+    """The training state of the checkpoint folder ``ckpt_dir``.
 
-
-def load_checkpoint(ckpt_dir, model, optimizer):
-    """Restore model, optimizer and RNGs from ``ckpt_dir``; return the state."""
+    Raises:
+        CheckpointError: the folder or its state is missing or damaged.
+    """
     if not os.path.isdir(ckpt_dir):
         raise CheckpointError(
             'Resume checkpoint {} does not exist; pass a folder written by '
             'training (e.g. output/iter_1000) or `--resume_model auto`.'.format(
                 ckpt_dir))
-    state = read_state(ckpt_dir)
+    return read_state(ckpt_dir)
+
+
+def load_checkpoint(ckpt_dir, model, optimizer, state=None):
+    """Restore model, optimizer and RNGs from ``ckpt_dir``; return the state
+    (``state``, when the caller read it already with
+    :func:`read_checkpoint_state`)."""
+    if state is None:
+        state = read_checkpoint_state(ckpt_dir)
     for fname, target in (('model.pdparams', model), ('model.pdopt',
                                                       optimizer)):
         path = os.path.join(ckpt_dir, fname)
         if not os.path.isfile(path):
             raise CheckpointError('Checkpoint {} lacks {}; resume from another '
                                   'checkpoint.'.format(ckpt_dir, fname))
-        try:
-            weights = paddle.load(path)
-        except Exception as e:
-            raise CheckpointError('Cannot read {} ({}); the file is damaged. '
-                                  'Resume from an earlier checkpoint.'.format(
-                                      path, e)) from e
+        weights = read_state_file(path)
         if target is optimizer and 'param_names' in state:
             weights = _rename_optimizer_state(weights, state['param_names'],
                                               model)
@@ -165,21 +168,23 @@ def _rename_optimizer_state(opt_state, saved_names, model):
 def _iteration_of(ckpt_dir):
     try:
         return int(read_state(ckpt_dir)['iter'])
-    except (CheckpointError, KeyError, ValueError):
+    except (CheckpointError, KeyError, ValueError, TypeError):
         return None
 
 
 def list_checkpoints(save_dir):
-    """Complete ``iter_*`` checkpoints of ``save_dir`` as (iteration, path)."""
+    """Complete ``iter_*`` checkpoints of ``save_dir`` as (iteration, path),
+    oldest first. Folders without a training state (another tool's, or
+    foreign) are left out; :func:`paddleseg.core.run_dir.prepare` reports
+    them once when a run starts."""
     found = []
     for path in glob.glob(os.path.join(save_dir, 'iter_*')):
-        if path.endswith((_TMP_SUFFIX, '.old')) or not os.path.isdir(path):
+        if path.endswith(LEFTOVER_SUFFIXES) or not os.path.isdir(path) or \
+                not has_state(path):
             continue
         it = _iteration_of(path)
-        if it is None:
-            logger.warning('Skipping %s: no readable %s.', path, STATE_FILE)
-            continue
-        found.append((it, path))
+        if it is not None:
+            found.append((it, path))
     return sorted(found)
 
 
@@ -189,8 +194,18 @@ def latest_checkpoint(save_dir):
     return found[-1][1] if found else None
 
 
+def remove_checkpoint(path):
+    """Delete a checkpoint folder atomically: it leaves the ``iter_*``
+    namespace (renamed to ``*.deleting``) before anything in it is removed,
+    so a run killed meanwhile leaves no half-deleted checkpoint."""
+    doomed = path + _DELETING
+    shutil.rmtree(doomed, ignore_errors=True)
+    os.replace(path, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
 def remove_old_checkpoints(save_dir, keep):
     """Delete all but the ``keep`` newest ``iter_*`` checkpoints."""
     found = list_checkpoints(save_dir)
     for _, path in found[:max(0, len(found) - keep)]:
-        shutil.rmtree(path, ignore_errors=True)
+        remove_checkpoint(path)

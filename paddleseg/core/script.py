@@ -21,7 +21,8 @@ TrainedModel = collections.namedtuple('TrainedModel',
 def load_trained_model(args, check_model=None):
     """Load ``args.config`` (with ``args.opts``), select ``args.device``,
     join the process group of a distributed launch, build the model and
-    load ``args.model_path`` into it.
+    load ``args.model_path`` into it (every parameter must be set: a
+    checkpoint of another model is refused, not evaluated half-random).
 
     Args:
         args (argparse.Namespace): With ``config``, ``opts``, ``device`` and
@@ -41,5 +42,5 @@ def load_trained_model(args, check_model=None):
     model = builder.model
     if check_model is not None:
         check_model(model)
-    load_entire_model(model, args.model_path)
+    load_entire_model(model, args.model_path, strict=True)
     return TrainedModel(cfg, builder, model, device)

@@ -21,3 +21,18 @@ class DataError(SegError, ValueError):
 
 class CheckpointError(SegError, ValueError):
     """A checkpoint or pretrained-weights file cannot be used."""
+
+
+class TrainingError(SegError):
+    """Training cannot go on (the loss, a gradient or the weights stopped
+    being finite; a rank of a distributed run died)."""
+
+
+class StoppedBySignal(SegError):
+    """Training stopped between two steps because SIGINT or SIGTERM
+    arrived; the root scripts exit with ``exit_code`` (128 + its number)."""
+
+    def __init__(self, message, signum):
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + int(signum)

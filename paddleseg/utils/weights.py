@@ -1,14 +1,22 @@
 """Loading weights: pretrained backbones and whole trained models.
 
-``pretrained:`` and ``--model_path`` accept a ``.pdparams`` file, a folder
-holding ``model.pdparams``, an archive (``.tar.gz``/``.tgz``/``.tar``/``.zip``,
+``pretrained:`` and ``--model_path`` accept a ``.pdparams`` or
+``.safetensors`` file, a folder holding ``model.pdparams`` (or
+``model.safetensors``), an archive (``.tar.gz``/``.tgz``/``.tar``/``.zip``,
 as PaddleSeg publishes its backbones) holding one, or a URL. URLs are fetched
 once into ``$PADDLESEG_HOME`` (default ``~/.paddleseg/pretrained``); without
 network access they fail within seconds with a message saying what to do.
 
+No file is unpickled with ``paddle.load``: ``.pdparams`` go through the
+restricted unpickler of :mod:`paddleseg.utils.safe_pickle`, which refuses a
+file that asks to run anything, and ``.safetensors`` cannot hold code at all.
+
 Loading matches parameters by name and shape and reports the missing,
-unexpected and shape-mismatched ones by name, so a wrong checkpoint is
-noticed instead of silently leaving random weights.
+unexpected and shape-mismatched ones by name. ``pretrained:`` may leave some
+unset (a backbone's classifier, another dataset's head) and warns; a trained
+model given to ``val.py``/``predict.py``/``export.py`` must set every
+parameter (``strict``), so another model's checkpoint is refused instead of
+evaluated with random weights.
 """
 
 import hashlib
@@ -18,16 +26,21 @@ import tarfile
 import urllib.request
 import zipfile
 
+import numpy as np
 import paddle
 
 from . import logger
+from . import safe_pickle
 from .errors import CheckpointError
-from .fileio import atomic_write
+from .fileio import atomic_path, atomic_write
 
-__all__ = ['resolve_weights', 'load_state_dict', 'load_pretrained_model',
-           'load_entire_model', 'LoadReport']
+__all__ = ['resolve_weights', 'load_state_dict', 'read_state_file',
+           'write_safetensors', 'load_pretrained_model', 'load_entire_model',
+           'LoadReport', 'SAFETENSORS']
 
 _ARCHIVES = ('.tar.gz', '.tgz', '.tar', '.zip')
+SAFETENSORS = '.safetensors'
+_WEIGHT_FILES = ('.pdparams', SAFETENSORS)
 _DOWNLOAD_TIMEOUT_S = 10
 
 
@@ -80,23 +93,27 @@ def _extract(archive):
                                   'complete archive.'.format(archive, e)) from e
     for dirpath, _, files in sorted(os.walk(out)):
         for f in sorted(files):
-            if f.endswith('.pdparams'):
+            if f.endswith(_WEIGHT_FILES):
                 return os.path.join(dirpath, f)
-    raise CheckpointError('{} holds no .pdparams file; give the archive that '
-                          'contains model.pdparams.'.format(archive))
+    raise CheckpointError('{} holds no .pdparams (or .safetensors) file; give '
+                          'the archive that contains model.pdparams.'.format(
+                              archive))
 
 
 def resolve_weights(path):
-    """A local ``.pdparams`` path for ``path`` (file, folder, archive, URL)."""
+    """A local ``.pdparams``/``.safetensors`` path for ``path`` (file,
+    folder, archive, URL)."""
     path = str(path)
     if path.startswith(('http://', 'https://')):
         path = _download(path)
     if os.path.isdir(path):
-        candidate = os.path.join(path, 'model.pdparams')
-        if not os.path.isfile(candidate):
-            raise CheckpointError('{} is a folder without model.pdparams; give '
-                                  'the .pdparams file or its folder.'.format(path))
-        return candidate
+        for ext in _WEIGHT_FILES:
+            candidate = os.path.join(path, 'model' + ext)
+            if os.path.isfile(candidate):
+                return candidate
+        raise CheckpointError('{} is a folder without model.pdparams (or '
+                              'model.safetensors); give the weights file or '
+                              'its folder.'.format(path))
     if not os.path.isfile(path):
         raise CheckpointError('Weights file {} does not exist; check the path.'
                               .format(path))
@@ -105,19 +122,72 @@ def resolve_weights(path):
     return path
 
 
-def load_state_dict(path):
-    """The state dict stored at ``path`` (see :func:`resolve_weights`)."""
-    file = resolve_weights(path)
+# Entries paddle.save adds to a state dict that are not weights.
+_METADATA_KEYS = ('StructuredToParameterName@@', )
+
+
+def read_state_file(file):
+    """The ``{name: ndarray}`` of a ``.pdparams``/``.pdopt`` or
+    ``.safetensors`` file, read without running code from it
+    (:mod:`paddleseg.utils.safe_pickle`; safetensors cannot hold code)."""
+    if file.endswith(SAFETENSORS):
+        return _read_safetensors(file)
     try:
-        state = paddle.load(file)
-    except Exception as e:
-        raise CheckpointError('Cannot read weights from {} ({}: {}); it is not a '
+        state = safe_pickle.to_arrays(safe_pickle.load(file))
+    except safe_pickle.UnsafePickleError:
+        raise
+    except CheckpointError as e:
+        raise CheckpointError('Cannot read weights from {} ({}); it is not a '
                               'Paddle state dict (.pdparams).'.format(
-                                  file, type(e).__name__, e)) from e
+                                  file, e.__cause__ or e)) from e
     if not isinstance(state, dict):
         raise CheckpointError('{} holds a {}, not a state dict; give a '
                               '.pdparams file.'.format(file, type(state).__name__))
+    for key in _METADATA_KEYS:
+        state.pop(key, None)
     return state
+
+
+def _safetensors_numpy():
+    try:
+        import safetensors.numpy
+    except ImportError:
+        raise CheckpointError(
+            'Reading or writing .safetensors needs the safetensors package; '
+            'run `pip install safetensors` (or `pip install -e .[safetensors]`).'
+        ) from None
+    return safetensors.numpy
+
+
+def _read_safetensors(file):
+    try:
+        return dict(_safetensors_numpy().load_file(file))
+    except CheckpointError:
+        raise
+    except Exception as e:
+        raise CheckpointError('Cannot read {} as safetensors ({}: {}); the '
+                              'file is damaged.'.format(file, type(e).__name__,
+                                                        e)) from e
+
+
+def write_safetensors(state, file):
+    """Write a ``{name: array or Tensor}`` state dict as ``.safetensors``,
+    atomically; non-array entries are left out."""
+    arrays = {}
+    for name, value in state.items():
+        if isinstance(value, paddle.Tensor):
+            value = value.numpy()
+        if isinstance(value, np.ndarray):
+            arrays[name] = np.ascontiguousarray(value)
+    with atomic_path(file) as tmp:
+        _safetensors_numpy().save_file(arrays, tmp)
+    return file
+
+
+def load_state_dict(path):
+    """The state dict stored at ``path`` (see :func:`resolve_weights`), as
+    ``{name: ndarray}``, read without running code from the file."""
+    return read_state_file(resolve_weights(path))
 
 
 class LoadReport:
@@ -174,8 +244,30 @@ def _match(model, state):
     return matched, LoadReport(len(matched), missing, unexpected, mismatched)
 
 
-def load_pretrained_model(model, pretrained):
-    """Load matching weights into ``model``; warn about the others."""
+def _set_values(model, matched):
+    """Copy ``{name: array}`` into the model's parameters and buffers, cast
+    to each one's dtype (a float64 checkpoint into a float32 model)."""
+    own = model.state_dict()
+    for name, value in matched.items():  # set_state_dict warns per missing key
+        target = own[name]
+        value = paddle.to_tensor(np.asarray(value))
+        if value.dtype != target.dtype:
+            value = value.astype(target.dtype)
+        target.set_value(value)
+
+
+def load_pretrained_model(model, pretrained, strict=False):
+    """Load matching weights into ``model``; warn about the others.
+
+    Args:
+        model (paddle.nn.Layer): The model (or backbone).
+        pretrained (str): See :func:`resolve_weights`.
+        strict (bool): Refuse weights that leave any parameter of the model
+            unset (missing or of another shape), naming how many and which.
+
+    Returns:
+        LoadReport: What matched and what did not.
+    """
     state = load_state_dict(pretrained)
     matched, report = _match(model, state)
     if not matched:
@@ -183,10 +275,15 @@ def load_pretrained_model(model, pretrained):
             'No parameter of {} matches the weights in {} ({}); check that the '
             'checkpoint belongs to this model.'.format(
                 type(model).__name__, pretrained, report.describe(3)))
-    own = model.state_dict()
-    for name, value in matched.items():  # set_state_dict warns per missing key
-        own[name].set_value(value.astype(own[name].dtype) if isinstance(
-            value, paddle.Tensor) else value)
+    if strict and (report.missing or report.mismatched):
+        unset = len(report.missing) + len(report.mismatched)
+        raise CheckpointError(
+            '{} would leave {} of the {} parameters of {} unset ({}); it was '
+            'trained for another model or config: give the checkpoint of this '
+            'config\'s model.'.format(pretrained, unset, len(model.state_dict()),
+                                      type(model).__name__,
+                                      report.describe(5)))
+    _set_values(model, matched)
     detail = report.describe()
     logger.info('Loaded %d/%d parameters of %s from %s%s', report.loaded,
                 len(model.state_dict()), type(model).__name__, pretrained,
@@ -196,6 +293,8 @@ def load_pretrained_model(model, pretrained):
     return report
 
 
-def load_entire_model(model, model_path):
-    """Load a trained model's weights (e.g. ``output/best_model``)."""
-    return load_pretrained_model(model, model_path)
+def load_entire_model(model, model_path, strict=False):
+    """Load a trained model's weights (e.g. ``output/best_model``); with
+    ``strict``, every parameter must be set (see
+    :func:`load_pretrained_model`)."""
+    return load_pretrained_model(model, model_path, strict=strict)
