@@ -1,4 +1,5 @@
-"""Training data order that can be checkpointed and resumed exactly.
+"""Training data: an order that can be checkpointed and resumed exactly, and
+a loader that cannot hang on a bad sample.
 
 Two pieces make a resumed run see the same batches, with the same random
 augmentations, as an uninterrupted one, whatever ``num_workers`` is:
@@ -10,6 +11,14 @@ augmentations, as an uninterrupted one, whatever ``num_workers`` is:
   ``(seed, epoch, position)`` before each sample's transforms run, so random
   crops and flips depend on the sample's place in the schedule, not on which
   worker process loaded it or on how many samples came before a restart.
+
+Paddle's ``DataLoader`` loads batches in a thread (``num_workers=0``) or in
+worker processes, and an exception raised there kills that thread while the
+training loop waits for its next batch forever. So nothing is raised there:
+:class:`SeededDataset` and :func:`collate_batch` turn a failure into a batch
+that carries the message (naming the file and what is wrong), and
+:func:`check_batch` raises it as a :class:`DataError` in the training loop,
+whatever ``num_workers`` is.
 """
 
 import random
@@ -17,8 +26,13 @@ import random
 import numpy as np
 import paddle
 
-__all__ = ['ResumableBatchSampler', 'SeededDataset', 'collate_batch',
-           'build_train_loader']
+from paddleseg.utils.errors import ConfigError, DataError, SegError
+
+__all__ = ['ResumableBatchSampler', 'SafeDataset', 'SeededDataset',
+           'collate_batch',
+           'check_batch', 'build_train_loader']
+
+ERROR_KEY = '__error__'  # a sample or batch that failed: its message
 
 
 class ResumableBatchSampler(paddle.io.Sampler):
@@ -112,8 +126,10 @@ class ResumableBatchSampler(paddle.io.Sampler):
         return 2**62  # infinite; len() is required by paddle's DataLoader
 
 
-class SeededDataset(paddle.io.Dataset):
-    """Wraps a dataset so that item ``(index, seed)`` reseeds the RNGs first."""
+class SafeDataset(paddle.io.Dataset):
+    """Wraps a dataset so that a sample that fails to load comes back as a
+    record of the failure (see the module docstring) instead of raising in
+    a loader thread or worker."""
 
     def __init__(self, dataset):
         super().__init__()
@@ -122,29 +138,94 @@ class SeededDataset(paddle.io.Dataset):
     def __len__(self):
         return len(self.dataset)
 
+    def __getitem__(self, index):
+        try:
+            return self.dataset[index]
+        except Exception as e:  # never raised in a loader thread or worker
+            return _error_batch(_failure(self.dataset, index, e))
+
+
+class SeededDataset(SafeDataset):
+    """Wraps a dataset so that item ``(index, seed)`` reseeds the RNGs first
+    (and failures come back as records, as :class:`SafeDataset`)."""
+
     def __getitem__(self, item):
         index, seed = item
         random.seed(seed)
         np.random.seed(seed % 2**32)
-        return self.dataset[index]
+        return super().__getitem__(index)
+
+
+def _failure(dataset, index, error):
+    """One sentence for a sample that could not be loaded: the dataset's
+    own message (it names the file) or, for an unexpected error, the
+    sample's files and the error."""
+    if isinstance(error, SegError):
+        return str(error)
+    files = getattr(dataset, 'file_list', None)
+    where = (' and '.join("'{}'".format(p) for p in files[index] if p)
+             if files else 'sample {}'.format(index))
+    return 'Loading {} failed ({}: {}); fix or remove the file.'.format(
+        where, type(error).__name__, error)
 
 
 def collate_batch(samples):
-    """Stack ``img`` and ``label``; keep the other fields as lists."""
-    out = {
-        'img': np.stack([s['img'] for s in samples]).astype('float32'),
-    }
-    if 'label' in samples[0]:
-        out['label'] = np.stack([s['label'] for s in samples]).astype('int64')
+    """Stack ``img`` and ``label``; keep the other fields as lists. A batch
+    holding a failed sample, or whose samples cannot be stacked, becomes
+    ``{ERROR_KEY: message}``."""
+    for s in samples:
+        if ERROR_KEY in s:
+            return s
+    try:
+        out = {
+            'img': np.stack([s['img'] for s in samples]).astype('float32'),
+        }
+        if 'label' in samples[0]:
+            out['label'] = np.stack([s['label'] for s in samples]).astype(
+                'int64')
+    except ValueError as e:
+        shapes = sorted({tuple(np.shape(s['img'])) for s in samples})
+        return _error_batch(
+            'The samples of a batch cannot be stacked ({}; image shapes {}: '
+            '{}); the training transforms must give every sample the same '
+            'size (e.g. end with RandomPaddingCrop).'.format(
+                e, shapes, ', '.join(str(s.get('img_path')) for s in
+                                     samples)))
     for key in ('img_path', 'label_path'):
         if key in samples[0]:
             out[key] = [s[key] for s in samples]
     return out
 
 
+def _error_batch(message):
+    """A batch that carries ``message``; Paddle's loader needs at least one
+    array in every batch it passes on."""
+    return {'img': np.zeros([1], dtype='float32'), ERROR_KEY: message}
+
+
+def check_batch(batch):
+    """``batch``, or the :class:`DataError` its loading met."""
+    if ERROR_KEY in batch:
+        message = batch[ERROR_KEY]
+        if not isinstance(message, str):  # collated by Paddle into a list
+            message = message[0]
+        raise DataError(message)
+    return batch
+
+
 def build_train_loader(dataset, batch_size, seed, num_workers=0, rank=0,
                        world_size=1):
-    """A DataLoader over ``dataset`` with a :class:`ResumableBatchSampler`."""
+    """A DataLoader over ``dataset`` with a :class:`ResumableBatchSampler`.
+
+    Raises:
+        ConfigError: the dataset cannot fill one batch on every rank.
+    """
+    if len(dataset) < batch_size * world_size:
+        raise ConfigError(
+            'batch_size {} x {} process(es) needs at least {} training '
+            'samples, but the training set has {}; lower batch_size or add '
+            'data.'.format(batch_size, world_size, batch_size * world_size,
+                           len(dataset)))
     sampler = ResumableBatchSampler(len(dataset), batch_size, seed=seed,
                                     shuffle=True, rank=rank,
                                     world_size=world_size,

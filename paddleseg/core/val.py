@@ -18,6 +18,7 @@ from paddleseg.utils.errors import DataError
 from paddleseg.utils.fileio import atomic_write_json
 from paddleseg.utils.metrics import (calculate_confusion, format_summary,
                                      format_table, metrics_from_confusion)
+from .data import SafeDataset, check_batch
 from .infer import build_infer_fn
 
 __all__ = ['evaluate']
@@ -33,10 +34,11 @@ def _samples(dataset, indices, num_workers):
     when ``num_workers > 0``."""
     if num_workers <= 0:
         return (dataset[i] for i in indices)
-    subset = paddle.io.Subset(dataset, list(indices))
-    return paddle.io.DataLoader(subset, batch_size=1, shuffle=False,
-                                num_workers=num_workers, collate_fn=_first,
-                                return_list=True)
+    subset = SafeDataset(paddle.io.Subset(dataset, list(indices)))
+    loader = paddle.io.DataLoader(subset, batch_size=1, shuffle=False,
+                                  num_workers=num_workers, collate_fn=_first,
+                                  return_list=True)
+    return (check_batch(sample) for sample in loader)
 
 
 def _predict_ids(model, sample, infer_fn):

@@ -11,9 +11,11 @@ import cv2
 import numpy as np
 from PIL import Image, ImageEnhance
 
+from paddleseg.utils import logger
 from paddleseg.utils.errors import DataError
 
-__all__ = ['INTERPOLATIONS', 'read_image', 'read_label', 'resize',
+__all__ = ['INTERPOLATIONS', 'MAX_PIXELS_ENV', 'max_pixels', 'read_image',
+           'read_label', 'resize',
            'resize_label', 'pad', 'crop', 'hflip', 'vflip', 'to_pil',
            'from_pil', 'enhance', 'shift_hue', 'mask_to_binary_edge']
 
@@ -29,14 +31,79 @@ INTERPOLATIONS = {
 _CV2_LABEL_DTYPES = (np.uint8, np.uint16, np.int16, np.int32)
 
 
+# Pixels an image or label may have before it is decoded (a small PNG can
+# declare 20000x20000 pixels: 4.5 GiB once decoded). Cityscapes frames have
+# 2 million, Mapillary's largest about 25 million.
+MAX_PIXELS_ENV = 'PADDLESEG_MAX_IMAGE_PIXELS'
+_DEFAULT_MAX_PIXELS = 2**27  # 134 million
+# The limit is enforced here, before decoding, so PIL's own (a warning at
+# 89 million pixels, an error at twice that) is switched off.
+Image.MAX_IMAGE_PIXELS = None
+# 16-bit images already reported as reduced to 8 bits (once per file).
+_REPORTED_16BIT = set()
+
+
+def max_pixels():
+    """The pixel limit: ``$PADDLESEG_MAX_IMAGE_PIXELS``, else 2**27."""
+    value = os.environ.get(MAX_PIXELS_ENV)
+    if value is None:
+        return _DEFAULT_MAX_PIXELS
+    if not value.isdigit() or int(value) < 1:
+        raise DataError('${} must be a positive number of pixels, got {!r}.'
+                        .format(MAX_PIXELS_ENV, value))
+    return int(value)
+
+
 def _check_exists(path, what):
     if not os.path.isfile(path):
         raise DataError("{} file '{}' does not exist; check the path (and "
                         'dataset_root).'.format(what, path))
 
 
+def _png_bit_depth(path):
+    """The bit depth a PNG's header declares (None for other files)."""
+    with open(path, 'rb') as f:
+        head = f.read(25)
+    if head[:8] == b'\x89PNG\r\n\x1a\n' and len(head) == 25:
+        return head[24]
+    return None
+
+
+def _inspect(path, what):
+    """Check a file before decoding it: it exists, is not empty, and its
+    header declares at most :func:`max_pixels` pixels. Returns whether it
+    holds more than 8 bits per channel.
+
+    Raises:
+        DataError: naming the file and what is wrong with it.
+    """
+    _check_exists(path, what)
+    if os.path.getsize(path) == 0:
+        raise DataError("{} file '{}' is empty (0 bytes); replace it or "
+                        'remove it from the dataset.'.format(what, path))
+    try:
+        with Image.open(path) as im:  # reads the header only
+            width, height = im.size
+            mode = im.mode
+    except (OSError, ValueError) as e:
+        raise DataError("{} file '{}' cannot be decoded as an image ({}); "
+                        'replace it or remove it from the dataset.'.format(
+                            what, path, e)) from e
+    limit = max_pixels()
+    if width * height > limit:
+        raise DataError(
+            "{} file '{}' declares {}x{} pixels, more than the limit of {} "
+            '(${}); raise the limit if the file is genuine.'.format(
+                what, path, width, height, limit, MAX_PIXELS_ENV))
+    return mode.startswith('I;16') or mode in ('I', 'F') or \
+        _png_bit_depth(path) == 16
+
+
 def read_image(path, channels=3, to_rgb=True):
-    """Read an image file with OpenCV.
+    """Read an image file with OpenCV, after checking its header (an empty
+    file, an undecodable one or one of more than :func:`max_pixels` pixels is
+    a :class:`DataError` naming it; 16-bit images are reduced to 8 bits with
+    a warning naming the file).
 
     Args:
         path (str): Image file.
@@ -51,9 +118,14 @@ def read_image(path, channels=3, to_rgb=True):
     Raises:
         DataError: if the file is missing or cannot be decoded.
     """
-    _check_exists(path, 'Image')
+    deep = _inspect(path, 'Image')
     flag = {3: cv2.IMREAD_COLOR, 1: cv2.IMREAD_GRAYSCALE}.get(
         channels, cv2.IMREAD_UNCHANGED)
+    if deep and flag != cv2.IMREAD_UNCHANGED and path not in _REPORTED_16BIT:
+        _REPORTED_16BIT.add(path)
+        logger.warning("Image '%s' has more than 8 bits per channel; it is "
+                       'reduced to 8 bits (OpenCV divides by 256) as every '
+                       'transform works on 8-bit images.', path)
     # imdecode(fromfile) also reads non-ASCII paths, which imread may not.
     img = cv2.imdecode(np.fromfile(path, dtype=np.uint8), flag)
     if img is None:
@@ -69,9 +141,10 @@ def read_label(path):
     give their indices, not their colours).
 
     Raises:
-        DataError: if the file is missing or cannot be decoded.
+        DataError: if the file is missing, empty, too large or cannot be
+            decoded.
     """
-    _check_exists(path, 'Label')
+    _inspect(path, 'Label')
     try:
         with Image.open(path) as im:
             return np.array(im)
