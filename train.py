@@ -23,6 +23,10 @@ def parse_args():
     p.add_argument('--resume_model', default=None,
                    help='A checkpoint folder, or `auto` for the latest one '
                    'in --save_dir.')
+    p.add_argument('--allow_resume_changes', action='store_true',
+                   help='Resume although batch_size or the number of '
+                   'processes changed (the result then differs from an '
+                   'uninterrupted run).')
     p.add_argument('--do_eval', action='store_true')
     p.add_argument('--use_vdl', action='store_true')
     p.add_argument('--log_iters', type=int, default=10)
@@ -44,7 +48,7 @@ def parse_args():
 def main():
     args = parse_args()
     from paddleseg.cvlibs import Config, SegBuilder
-    from paddleseg.core.trainer import train
+    from paddleseg.core.run_dir import own_save_dir
     from paddleseg.utils import env, logger
 
     cfg = Config(args.config, learning_rate=args.learning_rate,
@@ -61,10 +65,17 @@ def main():
         logger.warning('--do_eval given but %s has no val_dataset; training '
                        'without evaluation.', args.config)
     import paddle
-    if paddle.distributed.get_rank() == 0:
-        env.write_run_record(args.save_dir, cfg)
-        logger.info('Config %s resolved; run record written to %s.',
-                    args.config, args.save_dir)
+    writer = paddle.distributed.get_rank() == 0
+    with own_save_dir(args.save_dir, enabled=writer):  # one run per save_dir
+        if writer:
+            env.write_run_record(args.save_dir, cfg)
+            logger.info('Config %s resolved; run record written to %s.',
+                        args.config, args.save_dir)
+        _train(args, cfg, builder, val_dataset)
+
+
+def _train(args, cfg, builder, val_dataset):
+    from paddleseg.core.trainer import train
     train(builder.model, builder.train_dataset, builder.optimizer,
           builder.loss, iters=cfg.iters, batch_size=cfg.batch_size,
           save_dir=args.save_dir, val_dataset=val_dataset,
@@ -74,7 +85,8 @@ def main():
           do_eval=val_dataset is not None, precision=args.precision,
           amp_level=args.amp_level, seed=args.seed,
           eval_kwargs=cli.inference_kwargs(None, cfg.test_config),
-          lr_scheduler=builder.lr_scheduler)
+          lr_scheduler=builder.lr_scheduler,
+          allow_resume_changes=args.allow_resume_changes)
 
 
 if __name__ == '__main__':

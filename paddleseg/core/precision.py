@@ -1,9 +1,11 @@
 """Mixed precision as a wrapper around the training step, not a copied branch.
 
-:class:`Precision` offers ``autocast()`` for the forward pass and ``step()``
-for backward + optimizer update. fp32 is the identity; fp16 adds a dynamic
-loss scaler; bf16 needs none. Paddle's AMP does nothing on CPU, so there the
-wrapper says so once and runs fp32.
+:class:`Precision` offers ``autocast()`` for the forward pass, and
+``backward()`` and ``update()`` (together ``step()``) for the backward pass
+and the optimizer update, so the trainer can check the gradients between.
+fp32 is the identity; fp16 adds a dynamic loss scaler; bf16 needs none.
+Paddle's AMP does nothing on CPU, so there the wrapper says so once and runs
+fp32.
 """
 
 import contextlib
@@ -57,16 +59,26 @@ class Precision:
             return contextlib.nullcontext()
         return paddle.amp.auto_cast(level=self.amp_level, dtype=self._dtype())
 
-    def step(self, loss, optimizer):
-        """Backward pass and parameter update."""
+    def backward(self, loss):
+        """Gradients of ``loss`` (scaled when a loss scaler is in use)."""
         if self.scaler is None:
             loss.backward()
-            optimizer.step()
         else:
             self.scaler.scale(loss).backward()
+
+    def update(self, optimizer):
+        """The parameter update from the gradients, which it then clears."""
+        if self.scaler is None:
+            optimizer.step()
+        else:
             self.scaler.step(optimizer)
             self.scaler.update()
         optimizer.clear_grad()
+
+    def step(self, loss, optimizer):
+        """Backward pass and parameter update."""
+        self.backward(loss)
+        self.update(optimizer)
 
     def state_dict(self):
         return self.scaler.state_dict() if self.scaler is not None else {}

@@ -9,22 +9,20 @@ components.
 """
 
 import math
+import signal
 import time
 
 import paddle
 
-from paddleseg.utils import logger
-from paddleseg.utils.errors import ConfigError, SegError
-from . import checkpointer
-from .data import build_train_loader
+from paddleseg.utils import logger, signals
+from paddleseg.utils.errors import ConfigError, StoppedBySignal, TrainingError
+from . import checkpointer, run_dir
+from .data import build_train_loader, check_batch
 from .hooks import build_hooks
 from .precision import Precision
+from .resume import check_resume, run_record
 
 __all__ = ['Trainer', 'train', 'compute_losses', 'TrainingError']
-
-
-class TrainingError(SegError):
-    """Training cannot go on (e.g. the loss stopped being finite)."""
 
 
 def compute_losses(logits_list, label, losses):
@@ -54,7 +52,14 @@ class Trainer:
     (loss scaler); every hook adds what it owns (the LR scheduler, the best
     metric so far) through its ``state_dict``, as detectron2's
     ``TrainerBase`` collects its hooks' state. The keys stay flat, so
-    ``train_state.pkl`` keeps one format.
+    ``train_state.json`` keeps one format. It also records the run (model,
+    batch size, processes: :mod:`.resume`), so a resume can refuse a
+    changed one.
+
+    Training stops at the first loss or gradient that is not finite (one
+    global-norm reduction per step), and between two steps when SIGINT or
+    SIGTERM arrives (:mod:`paddleseg.utils.signals`); the checkpoints already
+    written stay as they are.
 
     Args:
         model (paddle.nn.Layer): The model being trained (possibly wrapped in
@@ -69,10 +74,12 @@ class Trainer:
         hooks (list[HookBase]): In the order they run.
         precision (Precision): Forward/backward policy.
         batches_per_epoch (int): For the epoch shown in logs.
+        world_size (int): Processes of the run (recorded for resuming).
     """
 
     def __init__(self, model, raw_model, optimizer, losses, loader, max_iters,
-                 batch_size, hooks, precision, batches_per_epoch=1):
+                 batch_size, hooks, precision, batches_per_epoch=1,
+                 world_size=1):
         self.model = model
         self.raw_model = raw_model
         self.optimizer = optimizer
@@ -82,6 +89,7 @@ class Trainer:
         self.batch_size = batch_size
         self.precision = precision
         self.batches_per_epoch = max(1, batches_per_epoch)
+        self.world_size = world_size
         self.hooks = hooks
         for hook in hooks:
             hook.trainer = self
@@ -99,7 +107,9 @@ class Trainer:
         """What a checkpoint needs besides model and optimizer weights: the
         iteration (which is also the data position), the precision policy's
         state and each hook's."""
-        state = {'iter': self.iter, 'precision': self.precision.state_dict()}
+        state = {'iter': self.iter, 'precision': self.precision.state_dict(),
+                 'run': run_record(self.raw_model, self.batch_size,
+                                   self.world_size)}
         for hook in self.hooks:
             own = hook.state_dict()
             clash = sorted(set(own) & set(state))
@@ -110,7 +120,13 @@ class Trainer:
             state.update(own)
         return state
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state, source='the checkpoint',
+                        allow_changes=False):
+        """Take back :meth:`state_dict`; a changed run is refused unless
+        ``allow_changes`` (see :func:`.resume.check_resume`)."""
+        check_resume(state.get('run'), run_record(
+            self.raw_model, self.batch_size, self.world_size), source,
+            allow_changes)
         self.start_iter = self.iter = int(state['iter'])
         self.precision.set_state_dict(state.get('precision'))
         for hook in self.hooks:
@@ -122,19 +138,50 @@ class Trainer:
         for hook in self.hooks:
             hook.before_train()
         try:
-            while self.iter < self.max_iters:
-                for hook in self.hooks:
-                    hook.before_step()
-                self.run_step()
-                for hook in self.hooks:
-                    hook.after_step()
+            with signals.graceful():
+                while self.iter < self.max_iters:
+                    for hook in self.hooks:
+                        hook.before_step()
+                    self.run_step()
+                    for hook in self.hooks:
+                        hook.after_step()
+                    self._stop_if_signalled()
         finally:
+            _shut_down(self._data)
             for hook in self.hooks:
                 hook.after_train()
 
+    def _stop_if_signalled(self):
+        signum = signals.requested()
+        if signum is not None:
+            signals.clear()
+            raise StoppedBySignal(
+                'Stopped by {} after iteration {}; the checkpoints written so '
+                'far are intact: resume with `--resume_model auto` (or the '
+                'last iter_N folder).'.format(signal.Signals(signum).name,
+                                              self.iter), signum)
+
+    def _check_gradients(self, loss):
+        """Stop at the first gradient that is not finite, before the update
+        spreads it into the weights (one reduction per parameter, one sync
+        per step; a dynamic loss scaler skips such steps itself, so it is not
+        checked then). Finite-ness, not a norm: a norm of large finite
+        gradients could overflow."""
+        if self.precision.scaler is not None:
+            return
+        finite = [paddle.isfinite(p.grad).all()
+                  for p in self.raw_model.parameters() if p.grad is not None]
+        if finite and not bool(paddle.stack(finite).all().item()):
+            raise TrainingError(
+                'A gradient became non-finite at iteration {} (the loss was '
+                '{:.4g}); training stopped without saving. The last good '
+                'checkpoint in save_dir is untouched: lower the learning rate '
+                '(or check the labels) and resume from it.'.format(
+                    self.iter + 1, loss))
+
     def run_step(self):
         start = time.perf_counter()
-        batch = next(self._data)
+        batch = check_batch(next(self._data))
         self.reader_cost = time.perf_counter() - start
         self.lr = self.optimizer.get_lr()
         with self.precision.autocast():
@@ -148,10 +195,21 @@ class Trainer:
                 'saving. The last good checkpoint in save_dir is untouched: '
                 'lower the learning rate (or check the labels) and resume '
                 'from it.'.format(value, self.iter + 1))
-        self.precision.step(loss, self.optimizer)
+        self.precision.backward(loss)
+        self._check_gradients(value)
+        self.precision.update(self.optimizer)
         self.iter += 1
         self.loss = value
         self.batch_cost = time.perf_counter() - start
+
+
+def _shut_down(data):
+    """Stop a loader iterator's worker processes and thread now, not when
+    the garbage collector gets to it (a stopped run leaves none behind).
+    Paddle offers no public call for it; its iterators have this one."""
+    shut_down = getattr(data, '_try_shutdown_all', None)
+    if shut_down is not None:
+        shut_down()
 
 
 def _scheduler_of(optimizer):
@@ -165,12 +223,14 @@ def train(model, train_dataset, optimizer, losses, iters, batch_size, save_dir,
           val_dataset=None, resume_model=None, save_interval=1000,
           log_iters=10, num_workers=0, use_vdl=False, keep_checkpoint_max=5,
           do_eval=False, precision='fp32', amp_level='O1', seed=0,
-          eval_kwargs=None, lr_scheduler=None):
+          eval_kwargs=None, lr_scheduler=None, allow_resume_changes=False):
     """Train ``model``; see ``train.py --help`` for the arguments' meaning.
 
     ``lr_scheduler`` is the scheduler the optimizer was built with (stepped
     once per iteration and saved in checkpoints); when None it is taken from
-    the optimizer.
+    the optimizer. Rank 0 tidies ``save_dir`` first (:func:`.run_dir.prepare`)
+    and, when resuming from a checkpoint older than others there, moves the
+    newer ones aside (:func:`.run_dir.move_newer_aside`).
 
     Returns:
         Trainer: the finished trainer (its ``iter``, ``start_iter``, hooks).
@@ -194,17 +254,24 @@ def train(model, train_dataset, optimizer, losses, iters, batch_size, save_dir,
                         keep_checkpoint_max, log_iters, val_dataset, do_eval,
                         use_vdl, eval_kwargs, is_writer=rank == 0)
     trainer = Trainer(model, raw_model, optimizer, losses, loader, iters,
-                      batch_size, hooks, amp, sampler.batches_per_epoch())
+                      batch_size, hooks, amp, sampler.batches_per_epoch(),
+                      world_size)
+    if rank == 0:
+        run_dir.prepare(save_dir)
     if resume_model == 'auto':
         resume_model = checkpointer.latest_checkpoint(save_dir)
         if resume_model is None:
             logger.info('No checkpoint in %s to resume from; starting at '
                         'iteration 0.', save_dir)
     if resume_model:
-        state = checkpointer.load_checkpoint(resume_model, raw_model, optimizer)
-        trainer.load_state_dict(state)
+        # The run is checked against the checkpoint before any weight moves.
+        state = checkpointer.read_checkpoint_state(resume_model)
+        trainer.load_state_dict(state, resume_model, allow_resume_changes)
+        checkpointer.load_checkpoint(resume_model, raw_model, optimizer, state)
         logger.info('Resumed from %s at iteration %d.', resume_model,
                     trainer.iter)
+        if rank == 0:
+            run_dir.move_newer_aside(save_dir, trainer.iter)
     sampler.set_position(trainer.iter)
     if trainer.iter >= iters:
         logger.info('The checkpoint is at iteration %d >= iters %d; nothing '

@@ -8,6 +8,7 @@ traceback only under ``--debug``. Ctrl-C exits with 130.
 import argparse
 import sys
 
+from . import signals
 from .errors import SegError
 
 __all__ = ['add_common_args', 'add_inference_args', 'inference_kwargs',
@@ -70,15 +71,23 @@ def parse_size(text, name):
 
 
 def run(main, argv=None):
-    """Run ``main(args)`` behind the user-error boundary; exits the process."""
+    """Run ``main(args)`` behind the user-error boundary; exits the process.
+
+    SIGINT and SIGTERM are handled alike (:mod:`paddleseg.utils.signals`):
+    a stop exits with 128 + the signal's number, as a shell reports it.
+    """
     debug = '--debug' in (sys.argv if argv is None else argv)
+    signals.install()
     try:
         main()
     except SegError as e:
         if debug:
             raise
         print('Error: {}'.format(e), file=sys.stderr)
-        sys.exit(2)
+        sys.exit(getattr(e, 'exit_code', 2))
+    except signals.Stopped as e:
+        print('Stopped by {}.'.format(e.name), file=sys.stderr)
+        sys.exit(signals.exit_code(e.signum))
     except KeyboardInterrupt:
         print('Interrupted.', file=sys.stderr)
         sys.exit(130)

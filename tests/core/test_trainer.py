@@ -147,7 +147,7 @@ def test_resume_errors_name_the_path(tmp_path):
     with pytest.raises(CheckpointError, match='does not exist'):
         _run(tmp_path, iters=2, resume=str(tmp_path / 'nope'))
     os.makedirs(tmp_path / 'empty')
-    with pytest.raises(CheckpointError, match='has no train_state.pkl'):
+    with pytest.raises(CheckpointError, match='has no train_state.json'):
         _run(tmp_path, iters=2, resume=str(tmp_path / 'empty'))
 
 
@@ -203,10 +203,13 @@ def test_sampler_positions_and_shards():
 def test_hooks_own_their_state_in_one_flat_record(tmp_path):
     _, trainer = _run(tmp_path, iters=4, save_interval=2)
     state = trainer.state_dict()
-    # The format train_state.pkl has always had; the scheduler's state comes
-    # from the LR hook, the best mIoU from the checkpoint hook.
+    # The keys train_state has always had, and the run it records; the
+    # scheduler's state comes from the LR hook, the best mIoU from the
+    # checkpoint hook.
     assert sorted(state) == ['best_iter', 'best_miou', 'iter', 'precision',
-                             'scheduler']
+                             'run', 'scheduler']
+    assert state['run']['batch_size'] == 2 and state['run']['world_size'] == 1
+    assert state['run']['model']['conv.weight'] == [8, 3, 3, 3]
     owners = {type(h).__name__: sorted(h.state_dict()) for h in trainer.hooks}
     assert owners['LRSchedulerHook'] == ['scheduler']
     assert owners['CheckpointHook'] == ['best_iter', 'best_miou']
