@@ -1,3 +1,4 @@
 from .cross_entropy_loss import CrossEntropyLoss
 from .ohem_cross_entropy_loss import OhemCrossEntropyLoss
 from .mixed_loss import MixedLoss
+from .rmi_loss import RMILoss
