@@ -34,11 +34,15 @@ loss therefore
    eigenvalue (``paddle.linalg.eigvalsh``, no gradient) is raised to the
    exact-arithmetic bound ``a`` by a diagonal shift before the Cholesky, so
    the factorisation cannot fail and a positive definite matrix (shift 0)
-   gives PaddleSeg's value digit for digit. Paddle 3.3 has no non-throwing
+   gives PaddleSeg's value digit for digit. Step 1 is what removes the
+   reported crash; this floor is the backstop that makes "never raises" hold
+   whatever the map size: on the saturated striped maps above (up to 512x1024
+   unpooled, 1024x2048 pooled) the shifts it applied were rounding-sized, at
+   most 9e-9 against a = 5e-4, invisible in the float32 loss. Paddle 3.3 has no non-throwing
    Cholesky (``paddle.linalg.cholesky`` raises ``ValueError`` on CPU when a
    pivot is not positive); ``eigvalsh`` raises on NaN, so its input has
    non-finite entries zeroed, and a NaN batch gives a NaN loss (which the
-   trainer reports) instead of an exception. ``slogdet`` does not raise but
+   trainer reports) instead of an exception (on CPU; not tried on GPU). ``slogdet`` does not raise but
    its gradient is the inverse, unbounded near singularity.
 
 Cost, measured (``benchmarks/rmi_loss.py``, forward + backward on logits
@@ -81,7 +85,8 @@ def floored_cholesky(matrix, floor):
     d]) shifted by ``s I``, ``s = max(0, floor - smallest eigenvalue)`` per
     matrix, so that its smallest eigenvalue is at least ``floor``; ``s`` is
     not differentiated. Never raises on finite input; NaN entries give a NaN
-    factor."""
+    factor (Paddle 3.3.1's CPU Cholesky passes NaN through; its GPU kernel
+    was not tried)."""
     values = matrix.detach()
     values = paddle.where(paddle.isfinite(values), values,
                           paddle.zeros_like(values))
