@@ -35,7 +35,9 @@ def build_component(cfg, key, registry=None, defaults=None):
             any registry when None.
         defaults (dict, optional): Keyword arguments used when the config does
             not give them and the constructor accepts them (e.g. the dataset's
-            ``num_classes`` for the model).
+            ``num_classes`` for the model). They reach nested components of
+            the same registry too (the losses inside a ``MixedLoss``), not
+            those of another (a model's backbone).
     """
     name = cfg['type']
     component = find_component(name, registry)
@@ -48,12 +50,15 @@ def build_component(cfg, key, registry=None, defaults=None):
             continue
         child = '{}.{}'.format(key, arg)
         sub_registry = REGISTRY_BY_KEY.get(arg)
+        sub_defaults = defaults if (registry is not None and
+                                    sub_registry is registry) else None
         if isinstance(value, dict) and 'type' in value:
-            value = build_component(value, child, sub_registry)
+            value = build_component(value, child, sub_registry, sub_defaults)
         elif isinstance(value, list) and any(
                 isinstance(v, dict) and 'type' in v for v in value):
             value = [
-                build_component(v, '{}[{}]'.format(child, i), sub_registry)
+                build_component(v, '{}[{}]'.format(child, i), sub_registry,
+                                sub_defaults)
                 if isinstance(v, dict) and 'type' in v else v
                 for i, v in enumerate(value)
             ]
@@ -138,16 +143,26 @@ class SegBuilder:
 
     @functools.cached_property
     def loss(self):
-        """``{'types': [loss objects], 'coef': [floats]}`` (PaddleSeg's form)."""
+        """``{'types': [loss objects], 'coef': [floats]}`` (PaddleSeg's form).
+
+        Every loss (nested ones included) whose constructor takes
+        ``ignore_index`` or ``num_classes`` and whose config does not give it
+        gets the dataset's, so a 2-class dataset never meets RMILoss's
+        default of 19 (PaddleSeg#3020).
+        """
         cfg = self.dic.get('loss')
         if not cfg:
             raise ConfigError('{} has no `loss` section; add e.g. `loss: {{'
                               'types: [{{type: CrossEntropyLoss}}], coef: [1]}}`.'
                               .format(self.config.path))
-        ignore_index = self._dataset_attr('ignore_index', 'IGNORE_INDEX', 255)
+        defaults = {
+            'ignore_index': self._dataset_attr('ignore_index', 'IGNORE_INDEX',
+                                               255),
+            'num_classes': self._dataset_attr('num_classes', 'NUM_CLASSES'),
+        }
         types = [
             build_component(item, 'loss.types[{}]'.format(i), manager.LOSSES,
-                            defaults={'ignore_index': ignore_index})
+                            defaults=defaults)
             for i, item in enumerate(cfg['types'])
         ]
         return {'types': types, 'coef': [float(c) for c in cfg['coef']]}

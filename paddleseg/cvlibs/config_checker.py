@@ -231,19 +231,52 @@ def _num_classes_consistent(dic):
             '{}={}'.format(k, v) for k, v in seen.items())))
 
 
+def _loss_items(dic):
+    """``(key path, config)`` of every loss under ``loss.types``, the losses
+    nested in a ``MixedLoss`` (``loss.types[1].losses[0]``) included."""
+    stack = [('loss.types[{}]'.format(i), item) for i, item in enumerate(
+        (dic.get('loss') or {}).get('types') or [])]
+    while stack:
+        path, item = stack.pop(0)
+        if not isinstance(item, dict):
+            continue
+        yield path, item
+        for i, sub in enumerate(item.get('losses') or []):
+            stack.append(('{}.losses[{}]'.format(path, i), sub))
+
+
 @rule('ignore_index_consistent')
 def _ignore_index_consistent(dic):
     dataset_ignore = dataset_attr(dic.get('train_dataset'), 'ignore_index',
                                   'IGNORE_INDEX', default=255)
     if dataset_ignore is None:
         return None
-    for i, item in enumerate(dic.get('loss', {}).get('types', [])):
-        if isinstance(item, dict) and 'ignore_index' in item and item[
-                'ignore_index'] != dataset_ignore:
-            return ('loss.types[{}].ignore_index is {} but the training '
-                    'dataset ignores {}; make them equal (or drop the loss '
-                    'key: it defaults to the dataset\'s).'.format(
-                        i, item['ignore_index'], dataset_ignore))
+    for path, item in _loss_items(dic):
+        if 'ignore_index' in item and item['ignore_index'] != dataset_ignore:
+            return ('{}.ignore_index is {} but the training dataset ignores '
+                    '{}; make them equal (or drop the loss key: it defaults '
+                    'to the dataset\'s).'.format(path, item['ignore_index'],
+                                                  dataset_ignore))
+
+
+@rule('loss_num_classes_match_dataset')
+def _loss_num_classes_match_dataset(dic):
+    source = None
+    for key in ('train_dataset', 'val_dataset'):
+        n = dataset_attr(dic.get(key), 'num_classes', 'NUM_CLASSES')
+        if n is not None:
+            source = (key + '.num_classes', n)
+            break
+    if source is None and (dic.get('model') or {}).get('num_classes'):
+        source = ('model.num_classes', dic['model']['num_classes'])
+    if source is None:
+        return None
+    for path, item in _loss_items(dic):
+        n = item.get('num_classes')
+        if n is not None and n != source[1]:
+            return ('{}.num_classes is {} but {} is {}; make them equal (or '
+                    'drop the loss key: it defaults to the dataset\'s).'
+                    .format(path, n, source[0], source[1]))
 
 
 @rule('positive_schedule')

@@ -217,6 +217,56 @@ loss:
         Config(p)
 
 
+MIXED_RMI = """
+_base_: base.yml
+train_dataset:
+  ignore_index: 0
+loss:
+  types:
+    - type: MixedLoss
+      losses:
+        - type: RMILoss{extra}
+        - type: CrossEntropyLoss
+      coef: [1.0, 1.0]
+  coef: [1]
+"""
+
+
+def test_losses_nested_in_mixed_loss_take_the_dataset_defaults(write_yaml):
+    # PaddleSeg#3020: RMILoss's own default is 19 classes; here the dataset
+    # has 4, and the losses inside MixedLoss get its num_classes and
+    # ignore_index like a top-level loss does.
+    write_yaml('base.yml', BASE)
+    p = write_yaml('c.yml', MIXED_RMI.format(extra=''))
+    mixed = SegBuilder(Config(p)).loss['types'][0]
+    rmi, ce = mixed.losses
+    assert (rmi.num_classes, rmi.ignore_index, ce.ignore_index) == (4, 0, 0)
+
+
+def test_rule_loss_num_classes_match_dataset(write_yaml):
+    write_yaml('base.yml', BASE)
+    assert Config(write_yaml('ok.yml', MIXED_RMI.format(
+        extra='\n          num_classes: 4')))
+    p = write_yaml('c.yml', MIXED_RMI.format(
+        extra='\n          num_classes: 19'))
+    with pytest.raises(ConfigError) as e:
+        Config(p)
+    msg = str(e.value)
+    assert "rule 'loss_num_classes_match_dataset' failed" in msg
+    assert ('loss.types[0].losses[0].num_classes is 19 but '
+            'train_dataset.num_classes is 4; make them equal') in msg
+
+
+def test_rule_ignore_index_checks_nested_losses(write_yaml):
+    write_yaml('base.yml', BASE)
+    p = write_yaml('c.yml', MIXED_RMI.format(
+        extra='\n          ignore_index: 255'))
+    with pytest.raises(ConfigError, match=r"rule 'ignore_index_consistent' "
+                       r"failed.*loss.types\[0\].losses\[0\].ignore_index "
+                       r"is 255 but the training dataset ignores 0"):
+        Config(p)
+
+
 def test_rule_positive_schedule(write_yaml):
     write_yaml('base.yml', BASE)
     with pytest.raises(ConfigError, match="rule 'positive_schedule'"):
