@@ -2,6 +2,8 @@
 layout, the outputs in training (count, order, sizes) and evaluation
 (fine + coarse), both ACF styles and the ECA backbone, bad arguments."""
 
+import os
+
 import numpy as np
 import paddle
 import pytest
@@ -235,3 +237,32 @@ def test_the_recipe_loss_config_lines_up_with_the_outputs(write_yaml):
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         tiny(**kwargs)
+
+
+CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), 'configs', 'acfnet')
+
+
+@pytest.mark.parametrize('name, lr', [
+    ('acfnet_resnet101_os8_cityscapes_769x769_60k_original.yml', 0.01),
+    ('acfnet_resnet101_os8_cityscapes_769x769_60k_lr1e-3.yml', 0.001)])
+def test_recipe_configs_say_what_the_port_does(name, lr):
+    path = os.path.join(CONFIGS, name)
+    dic = Config(path).dic
+    assert (dic['batch_size'], dic['iters']) == (8, 60000)
+    assert dic['lr_scheduler']['learning_rate'] == lr
+    assert dic['optimizer']['weight_decay'] == 5e-4
+    assert dic['test_config'] == {'is_slide': True, 'crop_size': [769, 769],
+                                  'stride': [513, 513]}
+    assert [t['type'] for t in dic['loss']['types']] == [
+        'OhemCrossEntropyLoss', 'CrossEntropyLoss', 'CrossEntropyLoss',
+        'LovaszSoftmaxLoss']
+    assert dic['loss']['coef'] == [0.7, 0.6, 0.4, 1.0]
+    assert dic['model']['backbone']['type'] == 'ResNet101_vd'
+    # Everything but the Lovasz loss builds here (cross entropy in its place
+    # until it is merged), and the model's outputs match the loss entries.
+    if name.endswith('_original.yml'):
+        builder = SegBuilder(Config(path, opts=[
+            'model.backbone.pretrained=None',
+            'loss.types.3={type: CrossEntropyLoss}']))
+        assert len(builder.loss['types']) == len(builder.model.output_names)
