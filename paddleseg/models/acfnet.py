@@ -118,10 +118,10 @@ class ACFNet(nn.Layer):
         n = len(feat_channels)
         if len(indices) != 2 or not all(
                 isinstance(i, int) and -n <= i < n for i in indices):
-            raise ValueError('ACFNet: backbone_indices needs two stages of the '
-                             'backbone\'s {} (the auxiliary head\'s, then '
-                             'ASPP\'s, e.g. [2, 3]), got {}.'.format(
-                                 n, list(indices)))
+            raise ValueError(
+                'ACFNet: backbone_indices needs two stages of the backbone\'s '
+                '{} (the auxiliary head\'s, then ASPP\'s, e.g. [2, 3]), got '
+                '{}.'.format(n, list(indices)))
         if acf_style not in ACF_STYLES:
             raise ValueError('ACFNet: acf_style must be one of {}, got {!r}.'
                              .format(', '.join(ACF_STYLES), acf_style))

@@ -15,8 +15,9 @@ def test_eca_equals_numpy():
     layer.conv.weight.set_value(w.reshape(1, 1, 3))
     x = np.random.RandomState(0).randn(2, 6, 3, 5).astype('float32')
     mean = x.mean(axis=(2, 3))                               # (B, C)
-    padded = np.pad(mean, ((0, 0), (1, 1)))                  # zeros at the ends
-    conv = w[0] * padded[:, :-2] + w[1] * padded[:, 1:-1] + w[2] * padded[:, 2:]
+    padded = np.pad(mean, ((0, 0), (1, 1)))                 # zero at the ends
+    conv = (w[0] * padded[:, :-2] + w[1] * padded[:, 1:-1] +
+            w[2] * padded[:, 2:])
     expected = x / (1 + np.exp(-conv))[:, :, None, None]
     np.testing.assert_allclose(layer(paddle.to_tensor(x)).numpy(), expected,
                                rtol=1e-5, atol=1e-6)

@@ -1,6 +1,6 @@
-"""Class centers and class attention (paddleseg/models/layers/class_attention.py)
-against a float64 numpy reference and finite differences, their guard for an
-absent class, the port's form, shape and dtype errors, and static graphs."""
+"""Class centers and class attention (``layers/class_attention.py``) against
+a float64 numpy reference and finite differences, their guard for an absent
+class, the port's form, shape and dtype errors, and static graphs."""
 
 import numpy as np
 import paddle

@@ -40,7 +40,8 @@ class ACFCoarseHead(nn.Layer):
         self.cls = nn.Conv2D(channels, num_classes, 1)
 
     def forward(self, x):
-        return self.cls(self.dropout2(self.conv(self.dropout1(self.reduce(x)))))
+        x = self.conv(self.dropout1(self.reduce(x)))
+        return self.cls(self.dropout2(x))
 
 
 class ACFModule(nn.Layer):

@@ -42,9 +42,9 @@ class ASPPModule(nn.Layer):
         ratios = list(aspp_ratios)
         if not ratios or not all(isinstance(r, int) and r >= 1
                                  for r in ratios):
-            raise ValueError('ASPPModule: aspp_ratios must be a non-empty list '
-                             'of dilation rates >= 1 (e.g. [1, 12, 24, 36]), '
-                             'got {!r}.'.format(aspp_ratios))
+            raise ValueError('ASPPModule: aspp_ratios must be a non-empty '
+                             'list of dilation rates >= 1 (e.g. [1, 12, 24, '
+                             '36]), got {!r}.'.format(aspp_ratios))
         self.align_corners = align_corners
         self.aspp_blocks = nn.LayerList([
             ConvBNReLU(in_channels, out_channels, 1 if r == 1 else 3,

@@ -45,16 +45,17 @@ def _check(fn, named, ndims):
     ``ndims[name]`` dimensions, all of one dtype."""
     for name, x in named.items():
         if not isinstance(x, (paddle.Tensor, paddle.pir.Value)):
-            raise OpInputError('{}: {} must be a paddle Tensor, got {}.'.format(
-                fn, name, type(x).__name__))
+            raise OpInputError('{}: {} must be a paddle Tensor, got {}.'
+                               .format(fn, name, type(x).__name__))
         if len(x.shape) != ndims[name]:
             raise OpInputError(
                 '{}: {} must be {}-D {}, got shape {}; reshape it.'.format(
                     fn, name, ndims[name], _LAYOUT[name], list(x.shape)))
         if _dtype_name(x.dtype) not in _FLOATS:
             raise OpInputError(
-                '{}: {} has dtype {}, expected float32 or float64; cast it with '
-                '.astype("float32").'.format(fn, name, _dtype_name(x.dtype)))
+                '{}: {} has dtype {}, expected float32 or float64; cast it '
+                'with .astype("float32").'.format(fn, name,
+                                                  _dtype_name(x.dtype)))
     dtypes = [_dtype_name(x.dtype) for x in named.values()]
     if len(set(dtypes)) > 1:
         raise OpInputError('{}: {} have dtypes {}; cast them to one dtype.'
