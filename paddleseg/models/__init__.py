@@ -45,5 +45,6 @@ enforces them on every registered model: a model that breaks one cannot land.
 """
 
 from . import backbones, heads, layers, losses  # noqa: F401
+from .acfnet import ACFNet  # noqa: F401
 from .ccnet import CCNet  # noqa: F401
 from .fcn import FCN  # noqa: F401

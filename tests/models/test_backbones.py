@@ -63,3 +63,39 @@ def test_vd_shortcut_averages_before_the_1x1_conv():
     short = model.stage_list[1][0].short
     assert short.is_vd_mode and short._conv._stride == [1, 1]
     assert not model.stage_list[0][0].short.is_vd_mode
+
+
+@pytest.mark.parametrize('eca_name, plain_name', [
+    ('ECAResNet50_vd', 'ResNet50_vd'), ('ECAResNet101_vd', 'ResNet101_vd')])
+def test_eca_variant_adds_only_the_eca_weights(eca_name, plain_name,
+                                               tmp_path):
+    eca = manager.BACKBONES[eca_name](output_stride=8)
+    plain = manager.BACKBONES[plain_name](output_stride=8)
+    own = {k: list(v.shape) for k, v in eca.state_dict().items()}
+    ref = {k: list(v.shape) for k, v in plain.state_dict().items()}
+    extra = sorted(set(own) - set(ref))
+    assert set(ref) <= set(own) and all(own[k] == ref[k] for k in ref)
+    blocks = ['bb_{}_{}'.format(s, i) for s, blocks in
+              enumerate(eca.stage_list) for i in range(len(blocks))]
+    assert extra == sorted(b + '.eca.conv.weight' for b in blocks)
+    assert all(own[k] == [1, 1, 3] for k in extra)
+    # ImageNet ResNet-vd weights load into the shared parts; only the ECA
+    # weights are reported missing.
+    paddle.save({k: paddle.full(s, 0.5) for k, s in ref.items()},
+                str(tmp_path / 'imagenet.pdparams'))
+    report = load_pretrained_model(eca, str(tmp_path / 'imagenet.pdparams'))
+    assert (sorted(report.missing), report.unexpected, report.mismatched) == \
+        (extra, [], [])
+    assert report.loaded == len(ref)
+
+
+def test_eca_block_scales_the_residual_branch_before_the_addition():
+    model = ResNet_vd(18, output_stride=8, eca_k_size=3)
+    model.eval()
+    block = model.stage_list[1][1]
+    x = paddle.randn([1, 128, 8, 8])
+    y = block.conv1(block.conv0(x))
+    expected = paddle.nn.functional.relu(x + block.eca(y))
+    np.testing.assert_allclose(block(x).numpy(), expected.numpy(), rtol=1e-5,
+                               atol=1e-6)
+    assert not hasattr(ResNet_vd(18).stage_list[1][1], 'eca')

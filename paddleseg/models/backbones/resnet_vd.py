@@ -11,6 +11,14 @@ Cityscapes checkpoints load unchanged.
 
 ``forward`` returns the four stage outputs (strides 4, 8, 16|8, 32|16|8);
 ``feat_channels`` gives their channels.
+
+``eca_k_size`` (``ECAResNet50_vd``, ``ECAResNet101_vd``) adds efficient
+channel attention (``layers.ECALayer``) to every block, on the residual
+branch before the addition (after the last conv's batch norm), as ACFNet's
+base network does. It only adds ``bb_<stage>_<block>.eca.conv.weight``
+(k values per block); every other name and shape is ResNet-vd's, so
+ImageNet ResNet-vd weights load into the shared parts (the loader reports
+the ECA weights as missing; they start from their initialiser).
 """
 
 import paddle.nn as nn
@@ -18,10 +26,10 @@ import paddle.nn.functional as F
 
 from paddleseg.cvlibs import manager
 from paddleseg.utils.weights import load_pretrained_model
-from ..layers import activation
+from ..layers import ECALayer, activation
 
 __all__ = ['ResNet_vd', 'ResNet18_vd', 'ResNet34_vd', 'ResNet50_vd',
-           'ResNet101_vd']
+           'ResNet101_vd', 'ECAResNet50_vd', 'ECAResNet101_vd']
 
 _DEPTHS = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3],
            101: [3, 4, 23, 3], 152: [3, 8, 36, 3]}
@@ -57,12 +65,14 @@ class BottleneckBlock(nn.Layer):
     expansion = 4
 
     def __init__(self, in_channels, out_channels, stride, shortcut=True,
-                 if_first=False, dilation=1):
+                 if_first=False, dilation=1, eca_k_size=None):
         super().__init__()
         self.conv0 = ConvBNLayer(in_channels, out_channels, 1, act='relu')
         self.conv1 = ConvBNLayer(out_channels, out_channels, 3, stride=stride,
                                  dilation=dilation, act='relu')
         self.conv2 = ConvBNLayer(out_channels, out_channels * 4, 1)
+        if eca_k_size is not None:
+            self.eca = ECALayer(eca_k_size)
         self.shortcut = shortcut
         if not shortcut:
             self.short = ConvBNLayer(
@@ -71,6 +81,8 @@ class BottleneckBlock(nn.Layer):
 
     def forward(self, x):
         y = self.conv2(self.conv1(self.conv0(x)))
+        if hasattr(self, 'eca'):
+            y = self.eca(y)
         short = x if self.shortcut else self.short(x)
         return F.relu(short + y)
 
@@ -81,12 +93,14 @@ class BasicBlock(nn.Layer):
     expansion = 1
 
     def __init__(self, in_channels, out_channels, stride, shortcut=True,
-                 if_first=False, dilation=1):
+                 if_first=False, dilation=1, eca_k_size=None):
         super().__init__()
         self.conv0 = ConvBNLayer(in_channels, out_channels, 3, stride=stride,
                                  dilation=dilation, act='relu')
         self.conv1 = ConvBNLayer(out_channels, out_channels, 3,
                                  dilation=dilation)
+        if eca_k_size is not None:
+            self.eca = ECALayer(eca_k_size)
         self.shortcut = shortcut
         if not shortcut:
             self.short = ConvBNLayer(
@@ -95,6 +109,8 @@ class BasicBlock(nn.Layer):
 
     def forward(self, x):
         y = self.conv1(self.conv0(x))
+        if hasattr(self, 'eca'):
+            y = self.eca(y)
         short = x if self.shortcut else self.short(x)
         return F.relu(short + y)
 
@@ -110,10 +126,12 @@ class ResNet_vd(nn.Layer):
         pretrained (str, optional): Local path or URL of a backbone
             checkpoint (``.pdparams`` or a ``.tar.gz`` holding one).
         in_channels (int): Image channels.
+        eca_k_size (int, optional): Add efficient channel attention with
+            this (odd) kernel size to every block; None: plain ResNet-vd.
     """
 
     def __init__(self, layers=50, output_stride=8, multi_grid=(1, 1, 1),
-                 pretrained=None, in_channels=3):
+                 pretrained=None, in_channels=3, eca_k_size=None):
         super().__init__()
         if layers not in _DEPTHS:
             raise ValueError('layers must be one of {}, got {}.'.format(
@@ -148,7 +166,8 @@ class ResNet_vd(nn.Layer):
                 layer = self.add_sublayer(
                     'bb_{}_{}'.format(stage, i),
                     block(in_ch, filters[stage], stride, shortcut=i != 0,
-                          if_first=stage == 0 and i == 0, dilation=dilation))
+                          if_first=stage == 0 and i == 0, dilation=dilation,
+                          eca_k_size=eca_k_size))
                 blocks.append(layer)
                 in_ch = filters[stage] * block.expansion
             self.stage_list.append(blocks)
@@ -192,3 +211,22 @@ def ResNet101_vd(output_stride=8, multi_grid=(1, 1, 1), pretrained=None,
                  in_channels=3):
     """ResNet101-vd (bottlenecks; stage channels 256/512/1024/2048)."""
     return ResNet_vd(101, output_stride, multi_grid, pretrained, in_channels)
+
+
+@manager.BACKBONES.add_component
+def ECAResNet50_vd(output_stride=8, multi_grid=(1, 1, 1), pretrained=None,
+                   in_channels=3, eca_k_size=3):
+    """ResNet50-vd with efficient channel attention in every bottleneck
+    (ResNet50_vd's names plus ``*.eca.conv.weight``)."""
+    return ResNet_vd(50, output_stride, multi_grid, pretrained, in_channels,
+                     eca_k_size)
+
+
+@manager.BACKBONES.add_component
+def ECAResNet101_vd(output_stride=8, multi_grid=(1, 1, 1), pretrained=None,
+                    in_channels=3, eca_k_size=3):
+    """ResNet101-vd with efficient channel attention in every bottleneck
+    (ACFNet's "ECA-ResNet101" base network on the vd stem and shortcuts;
+    ResNet101_vd's names plus ``*.eca.conv.weight``)."""
+    return ResNet_vd(101, output_stride, multi_grid, pretrained, in_channels,
+                     eca_k_size)

@@ -1,2 +1,3 @@
+from .acf_head import ACF_STYLES, ACFCoarseHead, ACFFineHead, ACFModule
 from .fcn_head import FCNHead
 from .rcca_head import RCCAModule
