@@ -394,21 +394,6 @@ def test_paddleseg_configs_load_and_build(path):
         assert SegBuilder(stripped).model is not None
 
 
-# Losses that shipped configs name but that are written on other branches:
-# those configs are skipped (not failed) while the loss is not registered
-# here, and build again by themselves once it is merged.
-PENDING_LOSSES = {
-    'LovaszSoftmaxLoss': 'the ACFNet recipe configs (configs/acfnet/)',
-}
-
-
-def _pending_losses(cfg):
-    from paddleseg.cvlibs.manager import find_component
-    types = [t.get('type') for t in cfg.dic.get('loss', {}).get('types', [])]
-    return sorted({t for t in types if t in PENDING_LOSSES and
-                   find_component(t, manager.LOSSES) is None})
-
-
 @pytest.mark.parametrize('path', sorted(
     glob.glob(os.path.join(ROOT, 'configs', '*', '*.yml'))),
     ids=os.path.basename)
@@ -419,13 +404,6 @@ def test_project_configs_build(path):
     model_cfg = cfg.model_cfg
     if not model_cfg:  # a _base_ with datasets only
         return
-    pending = _pending_losses(cfg)
-    if pending:
-        pytest.skip('{} names {}, which is not merged into this branch yet '
-                    '(needed by {}); it builds once that loss is '
-                    'registered.'.format(os.path.basename(path),
-                                         ', '.join(pending),
-                                         PENDING_LOSSES[pending[0]]))
     opts = ['model.backbone.pretrained=None'] if 'pretrained' in \
         model_cfg.get('backbone', {}) else []
     builder = SegBuilder(Config(path, opts=opts))
