@@ -47,3 +47,4 @@ enforces them on every registered model: a model that breaks one cannot land.
 from . import backbones, heads, layers, losses  # noqa: F401
 from .ccnet import CCNet  # noqa: F401
 from .fcn import FCN  # noqa: F401
+from .ocrnet import OCRNet  # noqa: F401
