@@ -172,7 +172,8 @@ def _paddleseg_ocrnet(state, x, padding_same, align_corners, key_channels):
         # 1x1 convs, and the 3x3 conv3x3_ocr with padding=1.
         return _conv_bn(state, 'head.' + name, y, padding_same=False)
 
-    regions = F.conv2d(cbr('aux_head.0', feat), state['head.aux_head.1.weight'],
+    regions = F.conv2d(cbr('aux_head.0', feat),
+                       state['head.aux_head.1.weight'],
                        state['head.aux_head.1.bias'])
     pixels = cbr('conv3x3_ocr', feat)
     n, c, h, w = pixels.shape

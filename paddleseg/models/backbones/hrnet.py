@@ -48,12 +48,14 @@ class HRNet(nn.Layer):
 
     Args:
         in_channels (int): Image channels.
-        pretrained (str, optional): Path or URL of backbone weights (PaddleSeg's
-            ``hrnet_w18_ssld.tar.gz`` ...), loaded after initialisation.
+        pretrained (str, optional): Path or URL of backbone weights
+            (PaddleSeg's ``hrnet_w18_ssld.tar.gz`` ...), loaded after
+            initialisation.
         stage1_num_modules (int): Modules of stage 1 (PaddleSeg builds one
             whatever the value; kept for its signature).
         stage1_num_blocks (tuple): Bottlenecks of stage 1 (one value).
-        stage1_num_channels (tuple): Bottleneck width of stage 1; it outputs 4x.
+        stage1_num_channels (tuple): Bottleneck width of stage 1 (it outputs
+            4x that).
         stage2_num_modules, stage3_num_modules, stage4_num_modules (int):
             High-resolution modules of stages 2-4.
         stage2_num_blocks, stage3_num_blocks, stage4_num_blocks (tuple): Basic

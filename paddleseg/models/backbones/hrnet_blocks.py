@@ -3,8 +3,9 @@ transitions that add a branch, and the multi-resolution modules (parallel
 branches, then fuse layers exchanging information between them).
 
 Each class takes the ``name`` PaddleSeg 2.8 gives it and registers its
-sub-layers under PaddleSeg's names (``bb_layer2_1``, ``transition_tr1_layer_2``,
-``bb_st3_1_branch_layer_2_4``, ``residual_st3_1_layer_3_1_2`` ...), so the
+sub-layers under PaddleSeg's names (``bb_layer2_1``,
+``transition_tr1_layer_2``, ``bb_st3_1_branch_layer_2_4``,
+``residual_st3_1_layer_3_1_2`` ...), so the
 state-dict keys are PaddleSeg's. ``padding_same`` picks the padding of every
 3x3 conv: ``'same'`` (PaddleSeg's default; asymmetric on stride-2 convs over
 even sizes, TF convention) or 1 (PyTorch's, for converted weights).
