@@ -48,3 +48,4 @@ from . import backbones, heads, layers, losses  # noqa: F401
 from .acfnet import ACFNet  # noqa: F401
 from .ccnet import CCNet  # noqa: F401
 from .fcn import FCN  # noqa: F401
+from .ocrnet import OCRNet  # noqa: F401

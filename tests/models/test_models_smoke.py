@@ -19,7 +19,7 @@ import pytest
 from paddleseg.cvlibs import manager
 from paddleseg.deploy.export import export_model
 from paddleseg.deploy.predictor import DeployConfig, create_predictor
-from paddleseg.models.backbones import ResNet_vd
+from paddleseg.models.backbones import HRNet, ResNet_vd
 from paddleseg.models.losses import CrossEntropyLoss
 
 
@@ -37,7 +37,7 @@ TINY = {
     'ACFNet': lambda: _tiny_acfnet(
         manager.BACKBONES['ResNet18_vd'](output_stride=8), 'paper'),
     # ECA blocks (adaptive pooling, Conv1D) and the port's channel softmax.
-    'ACFNet-eca-reference': lambda: _tiny_acfnet(
+    'ACFNet[eca-reference]': lambda: _tiny_acfnet(
         ResNet_vd(18, output_stride=8, eca_k_size=3), 'reference'),
     'FCN': lambda: manager.MODELS['FCN'](
         num_classes=3, backbone=manager.BACKBONES['ResNet18_vd'](
@@ -45,6 +45,22 @@ TINY = {
     'CCNet': lambda: manager.MODELS['CCNet'](
         num_classes=3, backbone=manager.BACKBONES['ResNet18_vd'](
             output_stride=8), recurrence=2, dropout_prob=0.1),
+    # OCRNet on a tiny HRNet (every stage; padding_same=True, PaddleSeg's
+    # default: 'same' convs), and on HRNet_W18_Small_V1 with the polarized
+    # self-attention and padding_same=False (converted weights' setting).
+    'OCRNet': lambda: manager.MODELS['OCRNet'](
+        num_classes=3, backbone=HRNet(
+            stage1_num_blocks=[1], stage1_num_channels=[8],
+            stage2_num_blocks=[1, 1], stage2_num_channels=[4, 8],
+            stage3_num_modules=2, stage3_num_blocks=[1, 1, 1],
+            stage3_num_channels=[4, 8, 16], stage4_num_modules=1,
+            stage4_num_blocks=[1, 1, 1, 1],
+            stage4_num_channels=[4, 8, 16, 32]), backbone_indices=[0],
+        ocr_mid_channels=16, ocr_key_channels=8),
+    'OCRNet[HRNet_W18_Small_V1]': lambda: manager.MODELS['OCRNet'](
+        num_classes=3, backbone=manager.BACKBONES['HRNet_W18_Small_V1'](
+            use_psa=True, padding_same=False), backbone_indices=[0],
+        ocr_mid_channels=64, ocr_key_channels=32),
 }
 # Operators a static program must not hold (see the model contract):
 # oneDNN fails on bilinear_interp at start-up, segfaults on leaky_relu
@@ -57,8 +73,9 @@ HAS_ONNX = all(importlib.util.find_spec(m) is not None
 
 
 def test_every_registered_model_has_a_smoke_case():
+    # A model may have more cases than one: 'Name' and 'Name[variant]'.
     assert sorted(manager.MODELS.components_dict) == sorted(
-        {key.split('-')[0] for key in TINY})
+        {case.split('[')[0] for case in TINY})
 
 
 @pytest.mark.parametrize('name', sorted(TINY))
