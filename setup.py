@@ -36,8 +36,9 @@ setup(
     python_requires='>=3.9',
     install_requires=requirements(),
     extras_require={
-        'test': ['pytest>=7.0'],
+        'test': ['pytest>=7.0', 'pytest-timeout>=2.0'],
         'onnx': ['paddle2onnx', 'onnxruntime'],
+        'safetensors': ['safetensors>=0.4'],
     },
     license='Apache-2.0',
 )

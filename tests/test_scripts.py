@@ -13,65 +13,21 @@ import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-CONFIG = """
-batch_size: 2
-iters: {iters}
-train_dataset:
-  type: Cityscapes
-  dataset_root: {data}
-  transforms:
-    - type: RandomPaddingCrop
-      crop_size: [64, 32]
-    - type: RandomHorizontalFlip
-    - type: Normalize
-  mode: train
-val_dataset:
-  type: Cityscapes
-  dataset_root: {data}
-  transforms:
-    - type: Normalize
-  mode: val
-model:
-  type: FCN
-  backbone:
-    type: ResNet18_vd
-    output_stride: 32
-  backbone_indices: [-1]
-optimizer:
-  type: SGD
-  momentum: 0.9
-lr_scheduler:
-  type: PolynomialDecay
-  learning_rate: 0.01
-loss:
-  types:
-    - type: CrossEntropyLoss
-  coef: [1]
-"""
-
+from script_helpers import (make_tiny_data, run_script,  # noqa: E402
+                            write_train_config)
 
 @pytest.fixture(scope='module')
 def demo(tmp_path_factory):
-    sys.path.insert(0, os.path.join(ROOT, 'tools'))
-    from make_demo_data import make_demo_data
+    """(folder, tiny.yml) of the tiny demo data and a 4-iteration FCN."""
     base = tmp_path_factory.mktemp('e2e')
-    data = base / 'data'
-    make_demo_data(str(data), seed=0, num_train=6, num_val=2, width=64,
-                   height=32)
-    cfg = base / 'tiny.yml'
-    cfg.write_text(CONFIG.format(iters=4, data=data))
-    return base, str(cfg)
+    data = make_tiny_data(base)
+    return base, write_train_config(base / 'tiny.yml', iters=4, data=data)
 
 
 def run(*args, env=None, check=True):
-    e = dict(os.environ, **(env or {}))
-    proc = subprocess.run([sys.executable] + list(args), cwd=ROOT, env=e,
-                          capture_output=True, text=True, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError('{} failed ({}):\n{}\n{}'.format(
-            args, proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
-    return proc
+    return run_script(*args, env=env, check=check)
 
 
 def test_train_val_predict(demo):
@@ -149,7 +105,7 @@ def _weights(path):
 def test_sigkill_then_resume_matches_uninterrupted(demo):
     base, _ = demo
     cfg = base / 'resume.yml'
-    cfg.write_text(CONFIG.format(iters=30, data=base / 'data'))
+    write_train_config(cfg, iters=30, data=base / 'data')
     ref, killed = base / 'ref', base / 'killed'
     common = ['train.py', '--config', str(cfg), '--save_interval', '3',
               '--seed', '5', '--log_iters', '1']

@@ -30,6 +30,31 @@ __all__ = ['Config', 'parse_opts', 'merge_config_dicts']
 
 _BASE_KEY = '_base_'
 _INHERITED_KEY = '_inherited_'
+# Far beyond any real chain (PaddleSeg's deepest is 3), well within Python's
+# recursion limit.
+_MAX_BASE_DEPTH = 64
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping
+    (PyYAML keeps the last one silently: a copied block that overrides an
+    earlier setting unseen)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:  # an unhashable key: PyYAML reports it
+                continue
+            if first != key_node.start_mark.line + 1:
+                raise yaml.constructor.ConstructorError(
+                    None, None, 'key {!r} is given twice (lines {} and {}); '
+                    'keep one'.format(key, first,
+                                      key_node.start_mark.line + 1),
+                    key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
 
 
 class Config:
@@ -135,6 +160,10 @@ def load_with_base(path, _seen=()):
         chain = ' -> '.join(list(_seen) + [path])
         raise ConfigError('Config inheritance loops: {}; remove one of the '
                           '_base_ entries.'.format(chain))
+    if len(_seen) >= _MAX_BASE_DEPTH:
+        raise ConfigError(
+            'The _base_ chain from {} is more than {} files deep (at {}); '
+            'flatten it.'.format(_seen[0], _MAX_BASE_DEPTH, path))
     dic = _load_yaml(path)
     bases = dic.pop(_BASE_KEY, None)
     if bases is None:
@@ -160,7 +189,7 @@ def load_with_base(path, _seen=()):
 def _load_yaml(path):
     try:
         with codecs.open(path, 'r', 'utf-8') as f:
-            dic = yaml.safe_load(f)
+            dic = yaml.load(f, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, 'problem_mark', None)
         where = ' at line {}'.format(mark.line + 1) if mark else ''

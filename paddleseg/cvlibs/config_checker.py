@@ -288,3 +288,35 @@ def _positive_schedule(dic):
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
         return 'lr_scheduler.warmup_iters must be an integer >= 0, got ' \
             '{!r}.'.format(warmup)
+    lr = dic.get('lr_scheduler', {}).get('learning_rate')
+    if isinstance(lr, numbers.Real) and not isinstance(lr, bool) and lr <= 0:
+        return ('lr_scheduler.learning_rate (or --learning_rate) must be '
+                'positive, got {}; with 0 nothing would train.'.format(lr))
+
+
+def _positive_numbers(value):
+    values = value if isinstance(value, list) else [value]
+    return bool(values) and all(
+        isinstance(v, numbers.Real) and not isinstance(v, bool) and v > 0
+        for v in values)
+
+
+def _size_pair(value):
+    return isinstance(value, list) and len(value) == 2 and all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0
+        for v in value)
+
+
+@rule('test_config_values')
+def _test_config_values(dic):
+    test = dic.get('test_config') or {}
+    if 'scales' in test and test['scales'] is not None and \
+            not _positive_numbers(test['scales']):
+        return ('test_config.scales must be a positive number or a list of '
+                'them (e.g. [0.75, 1.0, 1.25]), got {!r}.'.format(
+                    test['scales']))
+    for key in ('crop_size', 'stride'):
+        if test.get(key) is not None and not _size_pair(test[key]):
+            return ('test_config.{} must be [width, height] in positive '
+                    'integers (e.g. [769, 769]), got {!r}.'.format(
+                        key, test[key]))

@@ -13,6 +13,7 @@ import numpy as np
 import paddle
 
 from paddleseg.cvlibs import manager
+from paddleseg.utils import logger
 from paddleseg.transforms import Compose, functional as F
 from paddleseg.utils.errors import DataError, SegError
 
@@ -95,10 +96,26 @@ class Dataset(paddle.io.Dataset):
         self.dataset_root = str(dataset_root)
         self.num_classes = int(num_classes)
         self.ignore_index = ignore_index
+        self._warn_if_ignoring_a_class()
         self.transforms = transforms
         self.img_channels = img_channels
         self.edge = bool(edge)
         self.file_list = []
+
+    def _warn_if_ignoring_a_class(self):
+        """Some datasets mean it (a "background" left out), most users do
+        not: an ignore_index inside [0, num_classes) silences a real class."""
+        ignore = self.ignore_index
+        if isinstance(ignore, int) and 0 <= ignore < self.num_classes:
+            names = self.CLASS_NAMES
+            name = " ('{}')".format(names[ignore]) if names and ignore < len(
+                names) else ''
+            logger.warning(
+                '%s: ignore_index %d is class %d%s of its %d classes, so that '
+                'class is never trained nor evaluated; set ignore_index to '
+                'a value outside [0, %d) (usually 255) unless that is meant.',
+                type(self).__name__, ignore, ignore, name, self.num_classes,
+                self.num_classes)
 
     def _read_file_list(self, list_path, separator):
         """``[(image_path, label_path or None), ...]`` from a file list."""
@@ -125,7 +142,25 @@ class Dataset(paddle.io.Dataset):
         if not file_list:
             raise DataError("The {} file list '{}' lists no samples; add "
                             '`image label` lines.'.format(self.mode, list_path))
+        self._warn_outside_root(file_list, list_path)
         return file_list
+
+    def _warn_outside_root(self, file_list, list_path):
+        """Name, once, the listed files that are not under dataset_root
+        (``../`` paths, absolute ones elsewhere). A warning, not an error:
+        labels shared from another folder are legitimate, but a list meant
+        for another root is the usual cause."""
+        root = os.path.realpath(self.dataset_root) + os.sep
+        outside = [p for pair in file_list for p in pair
+                   if p is not None and
+                   not os.path.realpath(p).startswith(root)]
+        if outside:
+            more = ' (+{} more)'.format(len(outside) - 3) \
+                if len(outside) > 3 else ''
+            logger.warning("%d file(s) listed in '%s' are outside "
+                           "dataset_root '%s': %s%s.", len(outside),
+                           list_path, self.dataset_root,
+                           ', '.join(outside[:3]), more)
 
     def _check_files_exist(self, source):
         """Fail on the first listed file that is missing (and count the

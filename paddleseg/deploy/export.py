@@ -95,12 +95,29 @@ def deploy_dict(transforms, input_shape, output_op, palette=None):
     return {'Deploy': deploy}
 
 
-def _check_input_shape(input_shape):
+def input_channels(model):
+    """The channels the model's first convolution takes (None if it has
+    none)."""
+    for layer in model.sublayers():
+        if isinstance(layer, nn.Conv2D):
+            return layer._in_channels
+    return None
+
+
+def _check_input_shape(input_shape, model):
     shape = [-1, 3, -1, -1] if input_shape is None else list(input_shape)
     if len(shape) != 4 or any(not isinstance(s, int) or s == 0 or s < -1
                               for s in shape):
         raise SegError('--input_shape must be four sizes N C H W (-1 for any '
                        'size), got {}.'.format(input_shape))
+    channels = input_channels(model)
+    if shape[1] == -1 and channels is not None:
+        shape[1] = channels
+    if channels is not None and shape[1] != channels:
+        raise SegError(
+            '--input_shape gives {} channels but {} takes {} (its first '
+            'convolution); use --input_shape N {} H W.'.format(
+                shape[1], type(model).__name__, channels, channels))
     return shape
 
 
@@ -128,7 +145,7 @@ def export_model(model, save_dir, transforms, input_shape=None,
     Returns:
         dict: Paths of ``model``, ``params`` and ``deploy``.
     """
-    shape = _check_input_shape(input_shape)
+    shape = _check_input_shape(input_shape, model)
     net = ExportedNet(model, output_op)
     backend = (export_cca_backend(device) if cca_backend == 'auto'
                else cca_backend)
