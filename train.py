@@ -51,10 +51,10 @@ def main():
     from paddleseg.core.run_dir import own_save_dir
     from paddleseg.utils import env, logger
 
+    env.set_device(args.device)
+    env.init_distributed()  # first: see its docstring
     cfg = Config(args.config, learning_rate=args.learning_rate,
                  batch_size=args.batch_size, iters=args.iters, opts=args.opts)
-    env.set_device(args.device)
-    env.init_distributed()
     env.set_seed(args.seed)
     builder = SegBuilder(cfg)
     if builder.train_dataset is None:

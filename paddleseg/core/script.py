@@ -2,8 +2,8 @@
 
 ``val.py``, ``predict.py``, ``export.py``, ``tools/export_onnx.py`` and
 ``tools/visualize_attention.py`` all begin the same way; doing it in one
-place keeps their order (config checked before the device is touched, the
-device chosen before any tensor exists) and their messages the same.
+place keeps their order (the device chosen and the process group joined
+before anything can fail or any tensor exists) and their messages the same.
 """
 
 import collections
@@ -35,9 +35,9 @@ def load_trained_model(args, check_model=None):
         TrainedModel: ``(config, builder, model, device)``; ``device`` is
         ``'cpu'`` or ``'gpu'``.
     """
-    cfg = Config(args.config, opts=args.opts)
     device = env.set_device(args.device)
-    env.init_distributed()
+    env.init_distributed()  # before anything can fail: see its docstring
+    cfg = Config(args.config, opts=args.opts)
     builder = SegBuilder(cfg)
     model = builder.model
     if check_model is not None:

@@ -6,6 +6,7 @@ traceback only under ``--debug``. Ctrl-C exits with 130.
 """
 
 import argparse
+import os
 import sys
 
 from . import signals
@@ -70,6 +71,16 @@ def parse_size(text, name):
     return tuple(parts * 2 if len(parts) == 1 else parts)
 
 
+def _rank_tag():
+    """`` (rank R of W)`` in a distributed run, so the error of the rank that
+    failed names it among the launcher's logs; empty otherwise."""
+    world = os.environ.get('PADDLE_TRAINERS_NUM', '1')
+    if world.isdigit() and int(world) > 1:
+        return ' (rank {} of {})'.format(
+            os.environ.get('PADDLE_TRAINER_ID', '?'), world)
+    return ''
+
+
 def run(main, argv=None):
     """Run ``main(args)`` behind the user-error boundary; exits the process.
 
@@ -83,7 +94,7 @@ def run(main, argv=None):
     except SegError as e:
         if debug:
             raise
-        print('Error: {}'.format(e), file=sys.stderr)
+        print('Error{}: {}'.format(_rank_tag(), e), file=sys.stderr)
         sys.exit(getattr(e, 'exit_code', 2))
     except signals.Stopped as e:
         print('Stopped by {}.'.format(e.name), file=sys.stderr)

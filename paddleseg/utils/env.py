@@ -3,6 +3,8 @@
 import os
 import platform
 import random
+import select
+import signal
 import subprocess
 import sys
 
@@ -31,10 +33,69 @@ def set_device(device=None):
     return device
 
 
+JOIN_TIMEOUT_ENV = 'PADDLESEG_DIST_JOIN_TIMEOUT'
+_DEFAULT_JOIN_TIMEOUT_S = 300
+
+
+def _join_timeout():
+    value = os.environ.get(JOIN_TIMEOUT_ENV, str(_DEFAULT_JOIN_TIMEOUT_S))
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise SegError('${} must be a number of seconds, got {!r}.'.format(
+            JOIN_TIMEOUT_ENV, value)) from None
+    return seconds
+
+
+def _join_message(seconds, rank, world_size):
+    return (
+        'Error (rank {} of {}): the other processes did not all join the run '
+        'within {:.0f} s (${}); one failed before joining - its log (the '
+        "launcher's --log_dir, workerlog.N) says why - or a node was never "
+        'started. Stopping this one.\n'.format(rank, world_size, seconds,
+                                               JOIN_TIMEOUT_ENV))
+
+
+def _start_join_watchdog(seconds, message):
+    """Fork a watchdog that, unless told within ``seconds`` that the join
+    succeeded, writes ``message`` to stderr and kills this process. A thread
+    cannot do it: Paddle retries the connection in C++ holding the GIL.
+    Returns the watchdog's pid and the pipe end to close on success."""
+    read_end, write_end = os.pipe()
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # the watchdog: plain system calls only
+        os.close(write_end)
+        ready, _, _ = select.select([read_end], [], [], seconds)
+        if not ready:
+            os.write(2, message.encode())
+            os.kill(parent, signal.SIGKILL)
+        os._exit(0)
+    os.close(read_end)
+    return pid, write_end
+
+
 def init_distributed():
-    """Initialise the process group when launched with several processes."""
-    if paddle.distributed.get_world_size() > 1:
+    """Join the process group when launched with several processes.
+
+    Called first, before the config and the data are read: a rank that then
+    fails ends its peers within seconds (their next collective sees it
+    gone). A rank that never joins (it failed even earlier, or its node was
+    not started) would leave the others retrying forever, as in
+    PaddleSeg#3499; a watchdog ends them after ``$PADDLESEG_DIST_JOIN_TIMEOUT``
+    seconds (300) with a message.
+    """
+    world_size = paddle.distributed.get_world_size()
+    if world_size <= 1:
+        return
+    seconds = _join_timeout()
+    watchdog, done = _start_join_watchdog(seconds, _join_message(
+        seconds, paddle.distributed.get_rank(), world_size))
+    try:
         paddle.distributed.init_parallel_env()
+    finally:
+        os.close(done)  # the watchdog sees end-of-file and leaves at once
+        os.waitpid(watchdog, 0)
 
 
 def set_seed(seed):
