@@ -2,7 +2,7 @@
 # The prepared GPU run of the criss-cross attention CUDA kernels: one call on
 # a lent GPU machine (an H200 with CUDA 13 and PyTorch, no Paddle GPU
 # build), a few minutes, everything written into OUT_DIR. On the device
-# tool OUT_DIR is $OUT, which comes back with at most 8 files: this writes 7.
+# tool OUT_DIR is $OUT, which comes back with at most 8 files: this writes 8.
 #
 #   benchmarks/gpu/run_all.sh OUT_DIR             # on the GPU machine
 #   benchmarks/gpu/run_all.sh --dry-run OUT_DIR   # anywhere: plan and checks
@@ -21,6 +21,8 @@
 #                and forward+backward, every design    -> cca_gpu.{json,md}
 #   sanitizers   compute-sanitizer memcheck, racecheck, initcheck, synccheck
 #                on the self-test's small shape               -> sanitizer.txt
+#   ncu          per-kernel durations and throughput of the tiled float16
+#                pass at (2, 64, 512, 97, 97), if the budget allows -> ncu.txt
 #   summary      every step's status, the tables            -> summary.md
 # Every step's output also goes to run_all.log. Exit status 0 when every
 # step passed.
@@ -167,6 +169,22 @@ grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|Hazard|selftest:' $BUILD/$tool.txt |
   head -40
 exit \$rc"
 done
+
+# Per-kernel durations and throughput of one tiled float16 forward and
+# forward+backward at (2, 64, 512, 97, 97), for the cost model of
+# benchmarks/gpu/README.md; only where the budget still allows it.
+NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu /opt/nvidia/nsight-compute/*/ncu \
+      2>/dev/null | head -1)
+NCU=${NCU:-ncu}
+step "ncu (tiled float16 kernels)" 120 "$NCU --clock-control none \
+--section SpeedOfLight --section LaunchStats --section Occupancy \
+$BUILD/cca_cuda_selftest --time $TIME_SHAPE --designs tiled \
+--time-dtypes float16 --repeat 1 > $OUT/ncu.txt 2>&1
+rc=\$?
+grep -E '^  [a-z_]+.*\\(|Duration|DRAM Throughput|L2 Cache Throughput|\
+Compute \\(SM\\) Throughput|Registers Per|Achieved Occupancy' $OUT/ncu.txt |
+  head -60
+exit \$rc"
 
 {
   echo "# run_all.sh: criss-cross attention CUDA kernels"

@@ -11,8 +11,10 @@
 //        paddleseg/ops/csrc/cca_cuda.cu -o cca_cuda_selftest
 // Usage: cca_cuda_selftest [--quick] [--shape B,Cq,C,H,W]... [--designs
 //   simt,tiled,...] [--json FILE] [--time B,Cq,C,H,W] [--repeat N]
+//   [--time-dtypes float32,float16,bfloat16]
 //   --quick  one small shape, run once (no repeat: for compute-sanitizer);
-//   --time   also time forward and forward+backward (CUDA events, median).
+//   --time   also time forward and forward+backward (CUDA events, median;
+//            float32, float16 and bfloat16 unless --time-dtypes says).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -253,16 +255,16 @@ bool parse_shape(const char* s, Shape& d) {
 }
 
 // Median forward and forward+backward seconds (CUDA events).
-void time_shape(const Shape& d, const std::vector<int>& designs, int repeat,
-                cudaStream_t s, FILE* json) {
+void time_shape(const Shape& d, const std::vector<int>& designs,
+                const std::vector<int>& dtypes, int repeat, cudaStream_t s,
+                FILE* json) {
   std::printf("\n| timing %s | dtype | forward (ms) | forward+backward (ms) |\n"
               "|---|---|---|---|\n", shape_str(d).c_str());
   cudaEvent_t a, b;
   CUDA_OK(cudaEventCreate(&a));
   CUDA_OK(cudaEventCreate(&b));
   for (int design : designs) {
-    for (int dtype : {cca::cuda::kFloat32, cca::cuda::kFloat16,
-                      cca::cuda::kBFloat16}) {
+    for (int dtype : dtypes) {
       if (design == cca::cuda::kTiledTf32 && dtype != cca::cuda::kFloat32) continue;
       const Problem p = make_problem(d, dtype);
       Device dev(p, design);
@@ -317,6 +319,8 @@ int main(int argc, char** argv) {
   std::vector<int> designs = {cca::cuda::kSimt, cca::cuda::kTiled,
                               cca::cuda::kTiledTf32, cca::cuda::kTiledScalar};
   std::vector<Shape> timed;
+  std::vector<int> time_dtypes = {cca::cuda::kFloat32, cca::cuda::kFloat16,
+                                  cca::cuda::kBFloat16};
   const char* json_path = nullptr;
   int repeat = 20;
   bool twice = true;
@@ -345,6 +349,19 @@ int main(int argc, char** argv) {
         designs.push_back(code);
         s = e + 1;
       }
+    } else if (a == "--time-dtypes" && i + 1 < argc) {
+      time_dtypes.clear();
+      std::string list = argv[++i];
+      for (size_t s = 0; s <= list.size();) {
+        const size_t e = std::min(list.find(',', s), list.size());
+        const int code = cca::cuda::dtype_code(list.substr(s, e - s).c_str());
+        if (code < 0) {
+          std::fprintf(stderr, "unknown dtype in %s\n", list.c_str());
+          return 2;
+        }
+        time_dtypes.push_back(code);
+        s = e + 1;
+      }
     } else if (a == "--json" && i + 1 < argc) {
       json_path = argv[++i];
     } else if (a == "--repeat" && i + 1 < argc) {
@@ -352,7 +369,8 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr, "usage: %s [--quick] [--shape B,Cq,C,H,W]... "
                    "[--designs simt,tiled,tiled_tf32,tiled_scalar] [--json FILE] "
-                   "[--time B,Cq,C,H,W] [--repeat N]\n", argv[0]);
+                   "[--time B,Cq,C,H,W] [--repeat N] [--time-dtypes LIST]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -412,7 +430,9 @@ int main(int argc, char** argv) {
     }
   }
   if (rows) std::printf("\nselftest: %d rows, %d failed\n", rows, failed);
-  for (const Shape& d : timed) time_shape(d, designs, repeat, s, json);
+  for (const Shape& d : timed) {
+    time_shape(d, designs, time_dtypes, repeat, s, json);
+  }
   if (json) std::fclose(json);
   CUDA_OK(cudaStreamDestroy(s));
   return failed ? 1 : 0;

@@ -45,7 +45,7 @@ def test_run_all_dry_run_plans_every_step(tmp_path):
                                                  'initcheck', 'synccheck')]:
         assert expected in log, expected
     summary = (out / 'summary.md').read_text()
-    assert summary.count('| dry run |') == 8
+    assert summary.count("| dry run |") == 9
     # The device tool brings back at most 8 files from OUT.
     assert len(os.listdir(out)) <= 8
 
