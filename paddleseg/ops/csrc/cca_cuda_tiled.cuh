@@ -24,9 +24,13 @@
 //
 // Tiles live in shared memory as rows of 32 or 64 bytes along k, their
 // 16-byte chunks XOR-swizzled by row so that the fragment loads of a warp
-// hit 32 different banks. Operands arrive by cp.async (double-buffered)
-// where rows are 16-byte aligned, else by plain loads; the attention goes
-// through registers, converted to the operand type. Warp tile math:
+// hit 32 different banks; two stages each. In aggregate_kernel, X arrives
+// by cp.async where its rows are 16-byte aligned (always for the copies),
+// else by plain loads, and the attention through registers, converted to
+// the operand type. energy_kernel's operands are m- or n-major (unit
+// stride along the output index, not along k), so they go through
+// registers too, transposed into the k-major tiles, the next stage's loads
+// in flight during the current stage's products. Warp tile math:
 //   Mma16Math  mma.sync m16n8k16, float16 or bfloat16 in, float32 out;
 //   Tf32Math   mma.sync m16n8k8 on TF32 (float32 inputs, optional);
 //   ScalarMath the same m16 x n8 fragment layout from scalar FMAs: the
