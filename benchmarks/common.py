@@ -38,12 +38,14 @@ def run_child(script, args, env=None):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def write_results(name, payload, markdown):
-    """Write benchmarks/results/<name>.json and .md."""
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, name + '.json'), 'w') as f:
+def write_results(name, payload, markdown, directory=None):
+    """Write <directory>/<name>.json and .md (default: benchmarks/results)
+    and print the markdown."""
+    directory = directory or RESULTS
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, name + '.json'), 'w') as f:
         json.dump(payload, f, indent=2)
-    with open(os.path.join(RESULTS, name + '.md'), 'w') as f:
+    with open(os.path.join(directory, name + '.md'), 'w') as f:
         f.write(markdown)
     print(markdown)
 

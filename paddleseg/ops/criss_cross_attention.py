@@ -18,11 +18,11 @@ residual (the layer adds those).
 ``backend``: ``"native"`` is the C++/CUDA operator (``csrc/``, compiled on
 first use), ``"reference"`` the pure-Paddle formula below (einsums and batched
 matmuls and a ``where`` mask, no ``paddle.diag``, so it exports to ONNX and
-runs under oneDNN), ``"auto"`` the
-native one where it is available and measured faster (float32 on CPU, every
-float dtype on GPU), else the reference. The environment variable
-``PADDLESEG_CCA_BACKEND`` decides in place of ``"auto"``; an explicit
-backend always wins over it.
+runs under oneDNN), ``"auto"`` the native one where it is available and a
+measurement shows it faster (``NATIVE_WINS``: float32 on CPU; on GPU no
+dtype yet, since its kernels have not been measured on a GPU), else the
+reference. The environment variable ``PADDLESEG_CCA_BACKEND`` decides in
+place of ``"auto"``; an explicit backend always wins over it.
 """
 
 import os
@@ -38,6 +38,14 @@ BACKENDS = ('auto', 'native', 'reference')
 _ENV = 'PADDLESEG_CCA_BACKEND'
 OP_NAME = 'paddleseg_cca'  # the registered custom operator (csrc/cca_op.cc)
 _FLOATS = ('float16', 'bfloat16', 'float32', 'float64')
+
+# Where "auto" runs the native operator: the (device, dtype) pairs a
+# benchmark measured faster than the reference. CPU float32:
+# benchmarks/results/cca_op.md (float64 is exact but slower there). GPU:
+# none until the CUDA kernels are measured against the reference on a GPU
+# (benchmarks/gpu/README.md; add a dtype here together with the table that
+# shows it faster).
+NATIVE_WINS = {'cpu': ('float32',), 'gpu': ()}
 
 
 class OpInputError(SegError, ValueError):
@@ -197,9 +205,8 @@ def native_supports(query):
 
 def native_wins(query):
     """Whether "auto" should run the native operator: where it is supported
-    and measured faster (benchmarks/results/cca_op.md). On CPU that is
-    float32; its float64 path is exact but slower than the reference."""
-    if _device_of(query) == 'cpu' and _dtype_name(query.dtype) != 'float32':
+    and measured faster (``NATIVE_WINS``)."""
+    if _dtype_name(query.dtype) not in NATIVE_WINS.get(_device_of(query), ()):
         return False
     return native_supports(query)
 

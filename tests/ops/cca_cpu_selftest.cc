@@ -52,9 +52,13 @@ void run(const cca::Shape& d, int repeat, const char* name) {
   }
   Vec rout(v.size()), rdq(q.size()), rdk(k.size()), rdv(v.size());
   cca_test::naive(d, q, k, v, g, rout, rdq, rdk, rdv);
-  std::printf("{\"dtype\": \"%s\", \"out\": %.3g, \"dq\": %.3g, \"dk\": %.3g, "
-              "\"dv\": %.3g}\n", name, max_err(out, rout), max_err(dq, rdq),
-              max_err(dk, rdk), max_err(dv, rdv));
+  char b[4][32];
+  std::printf("{\"dtype\": \"%s\", \"out\": %s, \"dq\": %s, \"dk\": %s, "
+              "\"dv\": %s}\n", name,
+              cca_test::json_number(max_err(out, rout), b[0], 32),
+              cca_test::json_number(max_err(dq, rdq), b[1], 32),
+              cca_test::json_number(max_err(dk, rdk), b[2], 32),
+              cca_test::json_number(max_err(dv, rdv), b[3], 32));
 }
 
 }  // namespace

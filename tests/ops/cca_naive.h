@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <random>
 #include <vector>
 
@@ -57,13 +58,36 @@ void naive(const cca::Shape& d, const Vec& q, const Vec& k, const Vec& v,
   }
 }
 
-template <typename T>
-double max_err(const std::vector<T>& x, const Vec& ref) {
+// Largest |x - ref| / (1 + |ref|); NaN as soon as one value is NaN (or the
+// sizes differ), so that a NaN can never pass a `max_err < tol` test
+// (std::max(e, NaN) would have kept e).
+inline double rel_err(double x, double ref) {
+  return std::fabs(x - ref) / (1.0 + std::fabs(ref));
+}
+
+template <typename X>
+double max_err_of(size_t n, X&& value, const Vec& ref) {
+  if (n != ref.size()) return NAN;
   double e = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    e = std::max(e, std::fabs(double(x[i]) - ref[i]) / (1.0 + std::fabs(ref[i])));
+  for (size_t i = 0; i < n; ++i) {
+    const double r = rel_err(value(i), ref[i]);
+    if (std::isnan(r)) return NAN;
+    if (r > e) e = r;
   }
   return e;
+}
+
+template <typename T>
+double max_err(const std::vector<T>& x, const Vec& ref) {
+  return max_err_of(x.size(), [&](size_t i) { return double(x[i]); }, ref);
+}
+
+// A double as JSON that Python's json module reads: NaN and Infinity too.
+inline const char* json_number(double x, char* buf, size_t n) {
+  if (std::isnan(x)) return "NaN";
+  if (std::isinf(x)) return x > 0 ? "Infinity" : "-Infinity";
+  std::snprintf(buf, n, "%.3g", x);
+  return buf;
 }
 
 // q, k, v, dout of shape d, normal random numbers.

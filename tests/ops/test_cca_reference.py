@@ -1,6 +1,8 @@
 """The pure-Paddle criss-cross attention: hand-computed values, the PaddleSeg
 convention, gradients, static graphs and the input checks of the wrapper."""
 
+import importlib
+
 import numpy as np
 import paddle
 import pytest
@@ -8,7 +10,8 @@ import pytest
 from paddleseg.ops import (OpInputError, criss_cross_attention,
                            criss_cross_attention_map,
                            criss_cross_attention_reference)
-from paddleseg.ops.criss_cross_attention import choose_backend
+from paddleseg.ops.criss_cross_attention import (choose_backend,
+                                                 native_supports, native_wins)
 from paddleseg.utils.errors import SegError
 
 
@@ -138,3 +141,17 @@ def test_unknown_backend_and_environment_override(monkeypatch, inputs,
     assert choose_backend('auto', q) == 'reference'
     monkeypatch.setenv('PADDLESEG_CCA_BACKEND', 'native')
     assert choose_backend('reference', q) == 'reference'  # explicit wins
+
+
+@pytest.mark.parametrize('dtype', ['float16', 'bfloat16', 'float32',
+                                   'float64'])
+def test_auto_takes_the_reference_on_gpu_until_measured(monkeypatch, dtype):
+    # A GPU tensor as the backend choice sees it: no GPU is needed to test
+    # that "auto" does not pick kernels that no benchmark has timed.
+    module = importlib.import_module('paddleseg.ops.criss_cross_attention')
+    monkeypatch.setattr(module, '_device_of', lambda x: 'gpu')
+    monkeypatch.setattr(module.native, '_with_cuda', lambda: True)
+    q = paddle.zeros([1, 2, 3, 4], dtype)
+    assert native_supports(q)  # backend="native" may still ask for them
+    assert not native_wins(q)
+    assert choose_backend('auto', q) == 'reference'

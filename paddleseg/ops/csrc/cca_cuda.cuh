@@ -12,7 +12,9 @@
 //       no copy.
 // Products accumulate in Acc (float, or double for double inputs); inputs
 // and outputs may be float, __half, __nv_bfloat16 or double. Every output
-// element has exactly one writer: no atomics.
+// element has exactly one writer: no atomics. Every kernel takes the
+// GridOffset of its launch first: the host splits grids past CUDA's 65535
+// blocks along y and z into several launches (cca_cuda_launch.h).
 // GPU attention layout: att[((b * H + h) * P + p) * W + w] (P = H + W), p as
 // in cca_shape.h; it fits in the Shape::att_size() buffer.
 #pragma once
@@ -27,6 +29,18 @@
 
 namespace cca {
 namespace cuda_kernels {
+
+// Block (blockIdx.y + y0, blockIdx.z + z0) of the logical grid.
+struct GridOffset {
+  int64_t y0, z0;
+};
+
+__device__ __forceinline__ int64_t block_y(const GridOffset& o) {
+  return int64_t(blockIdx.y) + o.y0;
+}
+__device__ __forceinline__ int64_t block_z(const GridOffset& o) {
+  return int64_t(blockIdx.z) + o.z0;
+}
 
 __device__ __forceinline__ float to_acc(float x) { return x; }
 __device__ __forceinline__ double to_acc(double x) { return x; }
@@ -85,12 +99,12 @@ constexpr int kRM = 4, kRN = 4;   // outputs per thread
 // lane_gemm: grid (ceil(lanes / 16), ceil(M / kRM), batch * ceil(N / kRN)),
 // block (16, kSplit). A(k, m) = a[k * s0 + m * s1 + w], B(k, n) likewise.
 template <typename TA, typename TB, typename TC, typename Acc>
-__global__ void lane_gemm_kernel(ProductArgs g) {
+__global__ void lane_gemm_kernel(GridOffset o, ProductArgs g) {
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int64_t w = int64_t(blockIdx.x) * kLaneThreads + tx;
-  const int64_t m0 = int64_t(blockIdx.y) * kRM;
+  const int64_t m0 = block_y(o) * kRM;
   const int64_t n_tiles = (g.N + kRN - 1) / kRN;
-  const int64_t z = blockIdx.z / n_tiles, n0 = (blockIdx.z % n_tiles) * kRN;
+  const int64_t z = block_z(o) / n_tiles, n0 = (block_z(o) % n_tiles) * kRN;
   Acc acc[kRM][kRN];
 #pragma unroll
   for (int i = 0; i < kRM * kRN; ++i) acc[i / kRN][i % kRN] = Acc(0);
@@ -158,10 +172,10 @@ __device__ __forceinline__ void load_tile(const TI* p, int64_t sk, int64_t sx,
 // B(k, n) = b[k * s0 + n * s1]. Grid (ceil(N / 64), ceil(M / 64), batch),
 // 256 threads, each a 4 x 4 block of outputs.
 template <typename TA, typename TB, typename TC, typename Acc>
-__global__ void gemm_kernel(ProductArgs g) {
+__global__ void gemm_kernel(GridOffset o, ProductArgs g) {
   __shared__ Acc as[kTileK][kTile + 1], bs[kTileK][kTile + 1];
-  const int64_t z = blockIdx.z;
-  const int64_t m0 = int64_t(blockIdx.y) * kTile;
+  const int64_t z = block_z(o);
+  const int64_t m0 = block_y(o) * kTile;
   const int64_t n0 = int64_t(blockIdx.x) * kTile;
   const TA* a = static_cast<const TA*>(g.a.p) +
                 batch_offset(z, g.inner, g.a.s_outer, g.a.s_inner);
@@ -205,11 +219,11 @@ __global__ void gemm_kernel(ProductArgs g) {
 // Softmax over p of att[(b, h, p, w)] for one pixel per thread; the
 // pixel's own column entry p == h gets weight 0. Grid (ceil(W/128), H, B).
 template <typename Acc>
-__global__ void softmax_kernel(Acc* att, int64_t H, int64_t W) {
+__global__ void softmax_kernel(GridOffset o, Acc* att, int64_t H, int64_t W) {
   const int64_t w = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (w >= W) return;
-  const int64_t h = blockIdx.y, P = H + W;
-  Acc* x = att + (int64_t(blockIdx.z) * H + h) * P * W + w;
+  const int64_t h = block_y(o), P = H + W;
+  Acc* x = att + (block_z(o) * H + h) * P * W + w;
   Acc m = -INFINITY, sum = 0;
   for (int64_t p = 0; p < P; ++p) {
     if (p != h) m = max(m, x[p * W]);
@@ -225,12 +239,12 @@ __global__ void softmax_kernel(Acc* att, int64_t H, int64_t W) {
 
 // Softmax backward in place: g <- a * (g - sum_p a * g), one pixel a thread.
 template <typename Acc>
-__global__ void softmax_backward_kernel(const Acc* att, Acc* grad, int64_t H,
-                                        int64_t W) {
+__global__ void softmax_backward_kernel(GridOffset o, const Acc* att,
+                                        Acc* grad, int64_t H, int64_t W) {
   const int64_t w = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (w >= W) return;
   const int64_t P = H + W;
-  const int64_t off = (int64_t(blockIdx.z) * H + blockIdx.y) * P * W + w;
+  const int64_t off = (block_z(o) * H + block_y(o)) * P * W + w;
   const Acc* a = att + off;
   Acc* g = grad + off;
   Acc dot = 0;

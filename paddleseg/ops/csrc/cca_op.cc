@@ -5,6 +5,7 @@
 //   paddleseg_cca_grad(Query, Key, Value, Att, Out@GRAD)
 //       -> (Query@GRAD, Key@GRAD, Value@GRAD)
 // Att is the attention kept for the backward pass (layout: cca_shape.h).
+#include <algorithm>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -18,7 +19,8 @@
 
 #include "cca_cpu.h"
 #ifdef PADDLE_WITH_CUDA
-#include "cca_cuda.h"
+#include "cca_cuda.h"  // Paddle-free; its arithmetic in cca_cuda_launch.h
+#include "paddle/phi/core/cuda_stream.h"  // phi::CUDAStream::raw_stream
 #endif
 
 // Like PD_CHECK, but the message also goes to stderr: Paddle's static
@@ -86,13 +88,34 @@ paddle::DataType att_dtype(paddle::DataType t) {
 }
 
 #ifdef PADDLE_WITH_CUDA
-int cuda_dtype(paddle::DataType t) {
-  switch (t) {
-    case paddle::DataType::FLOAT16: return cca::cuda::kFloat16;
-    case paddle::DataType::BFLOAT16: return cca::cuda::kBFloat16;
-    case paddle::DataType::FLOAT64: return cca::cuda::kFloat64;
-    default: return cca::cuda::kFloat32;
-  }
+// The GPU side of the binding: the dtype by name through the Paddle-free
+// table (anything but the four float types is refused, never reinterpreted),
+// the stream and device of the tensor itself (Tensor::stream() is the
+// current device's), the design's workspace. The kernels skip empty grids,
+// so C = 0 or Cq = 0 needs no case here.
+int cuda_dtype(const paddle::Tensor& q) {
+  const std::string name = phi::DataTypeToString(q.dtype());
+  const int code = cca::cuda::dtype_code(name.c_str());
+  CCA_CHECK(code >= 0, "criss_cross_attention on GPU supports float16, ",
+            "bfloat16, float32 and float64, got ", name, "; cast the inputs.");
+  return code;
+}
+
+struct CudaCall {
+  int dtype, device;
+  void* stream;
+  paddle::Tensor workspace;
+};
+
+CudaCall cuda_call(const paddle::Tensor& q, const cca::Shape& d,
+                   bool backward) {
+  const int code = cuda_dtype(q);
+  const int64_t bytes = cca::cuda::workspace_bytes(
+      d, code, cca::cuda::kDefaultDesign, backward);
+  return CudaCall{code, q.place().GetDeviceId(),
+                  paddle::GetCurrentCUDAStream(q.place())->raw_stream(),
+                  paddle::empty({std::max<int64_t>(bytes, 1)},
+                                paddle::DataType::UINT8, q.place())};
 }
 
 void check_cuda(int code) {
@@ -138,19 +161,24 @@ std::vector<paddle::Tensor> CcaForward(const paddle::Tensor& q,
                                        const paddle::Tensor& k,
                                        const paddle::Tensor& v) {
   const cca::Shape d = check_inputs(q, k, v);
+  if (!q.is_gpu()) check_cpu_dtype(q);
+#ifdef PADDLE_WITH_CUDA
+  if (q.is_gpu()) cuda_dtype(q);  // refuse before allocating
+#endif
   auto out = paddle::empty({d.B, d.C, d.H, d.W}, v.dtype(), v.place());
   auto att = paddle::empty({d.B, d.chunks(), d.H, d.P(), cca::kLanes},
                            att_dtype(q.dtype()), q.place());
   if (d.B * d.H * d.W == 0) return {out, att};
 #ifdef PADDLE_WITH_CUDA
   if (q.is_gpu()) {
-    check_cuda(cca::cuda::forward(cuda_dtype(q.dtype()), q.data(), k.data(),
-                                  v.data(), out.data(), att.data(), d,
-                                  q.stream()));
+    CudaCall c = cuda_call(q, d, false);
+    check_cuda(cca::cuda::forward(c.dtype, q.data(), k.data(), v.data(),
+                                  out.data(), att.data(), c.workspace.data(),
+                                  d, c.stream, cca::cuda::kDefaultDesign,
+                                  c.device));
     return {out, att};
   }
 #endif
-  check_cpu_dtype(q);
   const int threads = cca::max_threads();
   auto ws = paddle::empty({cca::workspace_size(d, threads)}, q.dtype(),
                           q.place());
@@ -173,6 +201,10 @@ std::vector<paddle::Tensor> CcaBackward(const paddle::Tensor& q,
             dout.is_contiguous(),
             "criss_cross_attention: the output gradient must be a contiguous ",
             "tensor shaped and typed like value.");
+  if (!q.is_gpu()) check_cpu_dtype(q);
+#ifdef PADDLE_WITH_CUDA
+  if (q.is_gpu()) cuda_dtype(q);
+#endif
   auto dq = paddle::empty(q.shape(), q.dtype(), q.place());
   auto dk = paddle::empty(k.shape(), k.dtype(), k.place());
   auto dv = paddle::empty(v.shape(), v.dtype(), v.place());
@@ -180,14 +212,14 @@ std::vector<paddle::Tensor> CcaBackward(const paddle::Tensor& q,
   if (d.B * d.H * d.W == 0) return {dq, dk, dv};
 #ifdef PADDLE_WITH_CUDA
   if (q.is_gpu()) {
+    CudaCall c = cuda_call(q, d, true);
     check_cuda(cca::cuda::backward(
-        cuda_dtype(q.dtype()), q.data(), k.data(), v.data(), att.data(),
-        dout.data(), dq.data(), dk.data(), dv.data(), scratch.data(), d,
-        q.stream()));
+        c.dtype, q.data(), k.data(), v.data(), att.data(), dout.data(),
+        dq.data(), dk.data(), dv.data(), scratch.data(), c.workspace.data(),
+        d, c.stream, cca::cuda::kDefaultDesign, c.device));
     return {dq, dk, dv};
   }
 #endif
-  check_cpu_dtype(q);
   const int threads = cca::max_threads();
   auto ws = paddle::empty({cca::workspace_size(d, threads)}, q.dtype(),
                           q.place());
