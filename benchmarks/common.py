@@ -50,11 +50,30 @@ def write_results(name, payload, markdown, directory=None):
     print(markdown)
 
 
+def cpu_model():
+    """The CPU's model name and the vector extensions that matter here
+    (results differ between the AVX2-only and the AVX-512/BF16 machines)."""
+    name, flags = 'unknown', set()
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name') and name == 'unknown':
+                    name = line.split(':', 1)[1].strip()
+                elif line.startswith('flags') and not flags:
+                    flags = set(line.split(':', 1)[1].split())
+    except OSError:
+        pass
+    ext = [e for e in ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16')
+           if e in flags]
+    return '{} ({})'.format(name, ', '.join(ext) or 'no AVX2')
+
+
 def machine():
     import platform
     import paddle
-    return {'cpu_count': os.cpu_count(), 'platform': platform.platform(),
-            'paddle': paddle.__version__, 'python': platform.python_version()}
+    return {'cpu': cpu_model(), 'cpu_count': os.cpu_count(),
+            'platform': platform.platform(), 'paddle': paddle.__version__,
+            'python': platform.python_version()}
 
 
 def fcn_step_time(output_stride=8, shape=(4, 3, 128, 256), num_classes=19):

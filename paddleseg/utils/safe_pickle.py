@@ -83,16 +83,20 @@ class _Unpickler(pickle.Unpickler):
             'Paddle never writes.'.format(self.source))
 
 
-def loads(data, source='<bytes>'):
-    """Unpickle ``data`` with only :data:`ALLOWED` globals."""
+def _unpickle(f, source):
     try:
-        return _Unpickler(io.BytesIO(data), source).load()
+        return _Unpickler(f, source).load()
     except UnsafePickleError:
         raise
     except Exception as e:
         raise CheckpointError("Cannot read '{}' ({}: {}); the file is "
                               'damaged or not a Paddle file.'.format(
                                   source, type(e).__name__, e)) from e
+
+
+def loads(data, source='<bytes>'):
+    """Unpickle ``data`` with only :data:`ALLOWED` globals."""
+    return _unpickle(io.BytesIO(data), source)
 
 
 def load(path):
@@ -104,12 +108,12 @@ def load(path):
         CheckpointError: the file cannot be read or is not a pickle.
     """
     try:
-        with open(path, 'rb') as f:
-            data = f.read()
+        f = open(path, 'rb')
     except OSError as e:
         raise CheckpointError("Cannot read '{}': {}.".format(
             path, e.strerror or e)) from e
-    return loads(data, path)
+    with f:  # read as it is parsed: no copy of the whole file
+        return _unpickle(f, path)
 
 
 def to_arrays(obj):
