@@ -38,6 +38,8 @@ setup(
     extras_require={
         'test': ['pytest>=7.0'],
         'onnx': ['paddle2onnx', 'onnxruntime'],
+        # The official evaluator of --dump_for_submission's label-id PNGs.
+        'cityscapes': ['cityscapesscripts'],
     },
     license='Apache-2.0',
 )
