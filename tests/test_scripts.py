@@ -109,8 +109,8 @@ def test_train_val_predict(demo):
     pred_dir = base / 'pred'
     run('predict.py', '--config', cfg, '--model_path',
         str(out / 'iter_4' / 'model.pdparams'), '--image_path',
-        str(base / 'data' / 'leftImg8bit' / 'val'), '--save_dir', str(pred_dir),
-        '--dump_for_submission', '--dump_assets')
+        str(base / 'data' / 'leftImg8bit' / 'val'), '--save_dir',
+        str(pred_dir), '--dump_for_submission', '--dump_assets')
     from PIL import Image
     pngs = sorted((pred_dir / 'pseudo_color_prediction').rglob('*.png'))
     assert len(pngs) == 2

@@ -194,8 +194,8 @@ class Cityscapes(Dataset):
         """Centroid rows allowed with and without the coarse images."""
         items = self.centroids.items
         fine = items[:, 0] < self.num_fine
-        boost = np.ones(len(items), bool) if self.coarse_boost_classes is None \
-            else np.isin(items[:, 1], self.coarse_boost_classes)
+        boost = (np.ones(len(items), bool) if self.coarse_boost_classes is None
+                 else np.isin(items[:, 1], self.coarse_boost_classes))
         return {True: np.flatnonzero(fine | boost),
                 False: np.flatnonzero(fine)}
 

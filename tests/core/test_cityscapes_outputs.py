@@ -63,7 +63,7 @@ def _scene(rng, h=16, w=32):
     pred[10:, :] = 0                 # road
     pred[11:14, 20:26] = 13          # car
     pred[2:6, 2:5] = 11              # person
-    pred[0, :4] = 15                 # bus: predicted, never in the ground truth
+    pred[0, :4] = 15                 # bus: predicted, not in the ground truth
     gt = pred.copy()
     gt[0, :4] = 2
     flip = rng.rand(h, w) < 0.25
@@ -146,7 +146,8 @@ def test_cityscapes_scripts_scores_the_submission_as_val_does(
     assert submitted == [os.path.join('submit', 'frankfurt', n) for n in (
         'frankfurt_000000_000294_leftImg8bit.png',
         'frankfurt_000001_000019_leftImg8bit.png')] + [
-        os.path.join('submit', 'lindau', 'lindau_000000_000019_leftImg8bit.png')]
+        os.path.join('submit', 'lindau',
+                     'lindau_000000_000019_leftImg8bit.png')]
     png = Image.open(os.path.join(save_dir, submitted[0]))
     assert png.mode == 'L' and png.size == (32, 16)
     assert set(np.unique(np.asarray(png)).tolist()) <= set(

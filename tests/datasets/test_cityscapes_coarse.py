@@ -108,7 +108,8 @@ def test_coarse_argument_errors(fine_and_coarse, tmp_path):
     with pytest.raises(ValueError, match="coarse_path is for training, but "
                        "mode is 'val'"):
         Cityscapes([], fine_and_coarse, mode='val', coarse_path='x')
-    with pytest.raises(ValueError, match=r'train ids in \[0, 19\), got \[19\]'):
+    with pytest.raises(ValueError,
+                       match=r'train ids in \[0, 19\), got \[19\]'):
         Cityscapes([], fine_and_coarse, class_uniform_pct=0.5,
                    coarse_path=fine_and_coarse, coarse_boost_classes=[19])
     with pytest.raises(DataError, match='holds no coarse images'):

@@ -10,7 +10,6 @@ import sys
 import numpy as np
 import pytest
 
-from paddleseg.core.data import ResumableBatchSampler
 from paddleseg.datasets import Dataset, class_uniform as cu
 from paddleseg.transforms import (Normalize, RandomHorizontalFlip,
                                   RandomPaddingCrop, RandomVerticalFlip,
@@ -247,7 +246,7 @@ RANK_SCRIPT = r"""
 import json, os, sys
 sys.path.insert(0, {root!r})
 from paddleseg.core.data import ResumableBatchSampler
-from paddleseg.datasets import Dataset, class_uniform
+from paddleseg.datasets import Dataset
 import paddleseg.datasets.class_uniform as cu
 waited = []
 wait = cu._wait
@@ -264,8 +263,10 @@ ds = Dataset(mode='train', dataset_root={data!r}, num_classes=5,
 sampler = ResumableBatchSampler(len(ds), 2, seed=4, rank=rank, world_size=2,
                                 epoch_order=ds.epoch_order)
 it = iter(sampler)
-batches = [[i for i, _ in next(it)] for _ in range(3 * sampler.batches_per_epoch())]
-json.dump({{'waited': bool(waited), 'epochs': [ds.epoch_order(4, e).tolist() for e in range(3)],
+batches = [[i for i, _ in next(it)]
+           for _ in range(3 * sampler.batches_per_epoch())]
+json.dump({{'waited': bool(waited),
+           'epochs': [ds.epoch_order(4, e).tolist() for e in range(3)],
            'batches': batches, 'items': ds.centroids.items.tolist()}},
           open({out!r} + '/rank%d.json' % rank, 'w'))
 """

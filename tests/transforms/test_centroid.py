@@ -70,7 +70,8 @@ def test_without_a_point_the_windows_are_drawn_as_before():
     # The same draws as the former top = randint(h - ch + 1), left = ...
     for seed in range(5):
         np.random.seed(seed)
-        top, left = np.random.randint(20 - 6 + 1), np.random.randint(30 - 8 + 1)
+        top = np.random.randint(20 - 6 + 1)
+        left = np.random.randint(30 - 8 + 1)
         np.random.seed(seed)
         data = _sample(20, 30)
         data['img'][:, :, 0] = np.arange(20 * 30).reshape(20, 30)
