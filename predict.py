@@ -2,7 +2,8 @@
 
     python predict.py --config configs/quick_start/fcn_resnet18_demo.yml \\
         --model_path output/best_model/model.pdparams \\
-        --image_path data/demo/leftImg8bit/val --save_dir output/result
+        --image_path data/demo/leftImg8bit/val --save_dir output/result \\
+        [--dump_for_submission] [--dump_assets]
 """
 
 import argparse
@@ -21,6 +22,7 @@ def parse_args():
     p.add_argument('--custom_color', nargs='+', type=int, default=None,
                    help='Palette as r g b r g b ... (one triple per class).')
     cli.add_inference_args(p)
+    cli.add_output_args(p)
     return p.parse_args()
 
 
@@ -28,6 +30,7 @@ def main():
     args = parse_args()
     from paddleseg.core.predict import get_image_list, predict
     from paddleseg.core.script import load_trained_model
+    from paddleseg.core.writers import output_kinds
 
     cfg, builder, model, _ = load_trained_model(args)
     image_list, image_dir = get_image_list(args.image_path)
@@ -35,7 +38,9 @@ def main():
     kw['aug_pred'] = kw.pop('aug_eval', False)
     predict(model, builder.val_transforms, image_list, image_dir=image_dir,
             save_dir=args.save_dir, custom_color=args.custom_color,
-            palette=builder.palette, **kw)
+            palette=builder.palette,
+            kinds=output_kinds(args.dump_for_submission, args.dump_assets),
+            **kw)
 
 
 if __name__ == '__main__':

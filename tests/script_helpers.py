@@ -52,12 +52,12 @@ def write_train_config(path, iters, data):
     return str(path)
 
 
-def make_tiny_data(base, num_train=6, num_val=2):
-    """The demo data at 64x32 under ``base/data``; returns its path."""
+def make_tiny_data(base, num_train=6, num_val=2, seed=0, name='data'):
+    """The demo data at 64x32 under ``base/name``; returns its path."""
     sys.path.insert(0, os.path.join(ROOT, 'tools'))
     from make_demo_data import make_demo_data
-    data = os.path.join(str(base), 'data')
-    make_demo_data(data, seed=0, num_train=num_train, num_val=num_val,
+    data = os.path.join(str(base), name)
+    make_demo_data(data, seed=seed, num_train=num_train, num_val=num_val,
                    width=64, height=32)
     return data
 

@@ -1,6 +1,8 @@
 """Segment images with an exported model in Paddle Inference (PaddleSeg's
 deploy/python/infer.py flags). Writes palette PNGs and overlays as predict.py
-does: SAVE_DIR/pseudo_color_prediction/<name>.png, SAVE_DIR/added_prediction/.
+does: SAVE_DIR/pseudo_color_prediction/<name>.png, SAVE_DIR/added_prediction/;
+--dump_for_submission adds Cityscapes label ids in SAVE_DIR/submit/ and
+--dump_assets the page SAVE_DIR/index.html.
 
     python deploy/python/infer.py \\
         --config output/demo/inference_model/deploy.yaml \\
@@ -52,6 +54,10 @@ def parse_args(argv=None):
                    default=False, help='Print per-stage timings.')
     p.add_argument('--debug', action='store_true',
                    help='Show full tracebacks for errors.')
+    cli.add_output_args(p, assets_help=(
+        'Also write SAVE_DIR/index.html showing input, prediction and '
+        'composite side by side (an exported model has no attention maps: '
+        'use predict.py for those).'))
     args = p.parse_args(argv)
     if args.batch_size < 1:
         p.error('--batch_size must be at least 1, got {}'.format(
@@ -64,6 +70,7 @@ def main(argv=None):
     from paddleseg.deploy.predictor import DeployConfig, create_predictor
     from paddleseg.deploy.segmenter import Segmenter
     from paddleseg.core.predict import get_image_list
+    from paddleseg.core.writers import output_kinds
     from paddleseg.utils import logger
 
     import paddle
@@ -77,7 +84,9 @@ def main(argv=None):
     images, image_dir = get_image_list(args.image_path)
     segmenter = Segmenter(predictor, deploy)
     start = time.perf_counter()
-    written = segmenter.run(images, image_dir, args.save_dir, args.batch_size)
+    written = segmenter.run(images, image_dir, args.save_dir, args.batch_size,
+                            kinds=output_kinds(args.dump_for_submission,
+                                               args.dump_assets))
     logger.info('Segmented %d images in %.2f s; results are in %s.',
                 len(written), time.perf_counter() - start, args.save_dir)
     if args.benchmark:

@@ -162,8 +162,12 @@ def _failure(dataset, index, error):
     sample's files and the error."""
     if isinstance(error, SegError):
         return str(error)
-    files = getattr(dataset, 'file_list', None)
-    where = (' and '.join("'{}'".format(p) for p in files[index] if p)
+    try:  # a class-uniform dataset resolves indices past its file list
+        files = (dataset.files_of(index) if hasattr(dataset, 'files_of')
+                 else dataset.file_list[index])
+    except Exception:  # noqa: BLE001 - the message must still be made
+        files = None
+    where = (' and '.join("'{}'".format(p) for p in files if p)
              if files else 'sample {}'.format(index))
     return 'Loading {} failed ({}: {}); fix or remove the file.'.format(
         where, type(error).__name__, error)

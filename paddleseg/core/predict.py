@@ -3,9 +3,12 @@
 For each image, ``save_dir/pseudo_color_prediction/<name>.png`` holds the
 class ids as a palette PNG and ``save_dir/added_prediction/<name>.png`` the
 colours blended over the image, where ``<name>`` is the image's path relative
-to ``image_dir`` (so a folder tree is mirrored) or its file name.
+to ``image_dir`` (so a folder tree is mirrored) or its file name. Other kinds
+(Cityscapes label ids, a model's assets and the results page) are chosen with
+:func:`~.writers.output_kinds`.
 """
 
+import collections
 import os
 
 import numpy as np
@@ -15,7 +18,7 @@ from tqdm import tqdm
 from paddleseg.transforms import Compose
 from paddleseg.utils import logger
 from paddleseg.utils.errors import SegError
-from .infer import build_infer_fn
+from .infer import build_infer_fn, reverse_transform
 from .writers import DEFAULT_KINDS, ResultWriter
 
 __all__ = ['get_image_list', 'predict']
@@ -91,15 +94,29 @@ def get_image_list(image_path):
     return images, image_dir
 
 
-def _predict_one(model, transforms, path, infer_fn):
-    """Class ids ``(H, W)`` of one image file."""
+def _model_assets(model, im, trans_info):
+    """The maps of ``model.dump_assets(im)`` (name -> (1, C, h, w) tensor at
+    the input's size) at the image's size, as ``(C, H, W)`` arrays."""
+    assets = collections.OrderedDict()
+    for name, value in model.dump_assets(im).items():
+        value = reverse_transform(value.astype('float32'), trans_info,
+                                  mode='bilinear')
+        assets[name] = value[0].numpy()
+    return assets
+
+
+def _predict_one(model, transforms, path, infer_fn, with_assets=False):
+    """Class ids ``(H, W)`` of one image file, and the writer's extras."""
     data = transforms(dict(img=path, trans_info=[], gt_fields=[]))
     im = paddle.to_tensor(np.asarray(data['img'])[np.newaxis])
     scores = infer_fn(model, im, data.get('trans_info'))
     if scores.shape[1] > 256:
         raise SegError('The model predicts {} classes but palette PNGs hold '
                        'at most 256.'.format(scores.shape[1]))
-    return paddle.argmax(scores, axis=1)[0].numpy().astype(np.uint8)
+    extras = {}
+    if with_assets:
+        extras['assets'] = _model_assets(model, im, data.get('trans_info'))
+    return paddle.argmax(scores, axis=1)[0].numpy().astype(np.uint8), extras
 
 
 def predict(model, transforms, image_list, image_dir=None, save_dir='output',
@@ -123,7 +140,10 @@ def predict(model, transforms, image_list, image_dir=None, save_dir='output',
         scales, flip_horizontal, flip_vertical: Augmentation options.
         is_slide, stride, crop_size: Sliding-window options (``(w, h)``).
         kinds (tuple[str]): What to write per image (see
-            :class:`~paddleseg.core.writers.ResultWriter`).
+            :class:`~paddleseg.core.writers.ResultWriter`). With ``assets``
+            the maps of ``model.dump_assets(x)`` (one plain forward of the
+            transformed image) are written, and rank 0 writes
+            ``save_dir/index.html``.
 
     Returns:
         list[str]: The files of the first kind (palette PNGs by default)
@@ -136,6 +156,11 @@ def predict(model, transforms, image_list, image_dir=None, save_dir='output',
     writer = ResultWriter(save_dir, image_dir, palette, custom_color, kinds)
     infer_fn = build_infer_fn(aug_pred, scales, flip_horizontal, flip_vertical,
                               is_slide, stride, crop_size)
+    with_assets = 'assets' in kinds and hasattr(model, 'dump_assets')
+    if 'assets' in kinds and not with_assets:
+        logger.info('%s has no dump_assets(x); the results page shows the '
+                    'input, prediction and composite only.',
+                    type(model).__name__)
     mine = list(image_list)[rank::world_size]
     written = []
     was_training = model.training
@@ -145,11 +170,14 @@ def predict(model, transforms, image_list, image_dir=None, save_dir='output',
             for path in tqdm(mine, desc='predict', unit='img', leave=False,
                              dynamic_ncols=True,
                              disable=None if rank == 0 else True):
-                pred = _predict_one(model, transforms, path, infer_fn)
-                written.append(writer.write(path, pred)[0])
+                pred, extras = _predict_one(model, transforms, path, infer_fn,
+                                            with_assets)
+                written.append(writer.write(path, pred, **extras)[0])
     finally:
         if was_training:
             model.train()
+    if 'assets' in kinds and rank == 0:
+        logger.info('Results page: %s', writer.write_page(image_list))
     logger.info('Predicted %d images; results are in %s.', len(written),
                 save_dir)
     return written

@@ -12,24 +12,46 @@ points offer with the same flag.
 Output names mirror the input: ``save_dir/<kind>/<name>.png``, where
 ``<name>`` is the image's path relative to ``image_dir`` (a folder tree is
 mirrored) or its file name.
+
+Beyond PaddleSeg's two kinds, NVIDIA's dumps:
+
+* ``submit``: Cityscapes label ids (not train ids), one single-channel PNG
+  per image named after it, which the cityscapesScripts evaluator and the
+  benchmark server read as they are (``--dump_for_submission``);
+* ``assets``: for a model with ``dump_assets(x)``, one grey PNG per
+  1-channel map (attention, in [0, 1]) and one palette PNG per K-channel map
+  (logits), ``save_dir/assets/<name>_<asset>.png``; with the palette PNGs,
+  the overlays (NVIDIA's ``composited_*``: the same 0.6 / 0.4 blend) and
+  ``save_dir/index.html`` (:mod:`.results_page`) this is ``--dump_assets``.
 """
 
 import os
+import re
 
 import cv2
 import numpy as np
 
+from paddleseg.datasets.cityscapes import (TRAIN_ID_TO_LABEL_ID,
+                                           train_ids_to_label_ids)
 from paddleseg.utils.errors import DataError, SegError
 from paddleseg.utils.visualize import (flat_palette, get_color_map_list,
                                        overlay, save_palette_png)
+from . import results_page
 
 __all__ = ['ResultWriter', 'result_kind', 'resolve_palette', 'write_png',
-           'KINDS', 'DEFAULT_KINDS']
+           'asset_path', 'output_kinds', 'KINDS', 'DEFAULT_KINDS']
 
 # name -> fn(writer, image_path, pred, path, extras): writes ``path``.
 KINDS = {}
 # What predict.py and infer.py write unless asked otherwise (PaddleSeg's).
 DEFAULT_KINDS = ('pseudo_color_prediction', 'added_prediction')
+
+
+def output_kinds(dump_for_submission=False, dump_assets=False):
+    """The kinds the ``--dump_for_submission`` / ``--dump_assets`` flags of
+    predict.py and infer.py ask for, on top of :data:`DEFAULT_KINDS`."""
+    return DEFAULT_KINDS + (('submit', ) if dump_for_submission else ()) + (
+        ('assets', ) if dump_assets else ())
 
 
 def result_kind(name):
@@ -93,6 +115,45 @@ def _added(writer, image_path, pred, path, extras):
     write_png(path, overlay(image, pred, writer.palette, bgr=True))
 
 
+@result_kind('submit')
+def _submit(writer, image_path, pred, path, extras):
+    """Cityscapes label ids, as the benchmark wants them."""
+    if pred.size and pred.max() >= len(TRAIN_ID_TO_LABEL_ID):
+        raise SegError(
+            "The prediction for '{}' holds class {}; a Cityscapes submission "
+            'needs a model of the {} train ids (a Cityscapes config).'.format(
+                image_path, int(pred.max()), len(TRAIN_ID_TO_LABEL_ID)))
+    write_png(path, train_ids_to_label_ids(pred))
+
+
+def asset_path(path, name):
+    """``<path without .png>_<name>.png``, ``name`` made file-name safe."""
+    return '{}_{}.png'.format(path[:-len('.png')],
+                              re.sub(r'[^\w.-]', '_', name))
+
+
+@result_kind('assets')
+def _assets(writer, image_path, pred, path, extras):
+    """One PNG per map of ``extras['assets']`` (name -> (C, H, W) array)."""
+    files = []
+    for name, value in (extras.get('assets') or {}).items():
+        value = np.asarray(value)
+        out = asset_path(path, name)
+        if value.ndim != 3 or value.shape[1:] != pred.shape:
+            raise SegError(
+                "Asset '{}' has shape {}; dump_assets must give (C, H, W) "
+                'maps at the image size {}.'.format(name, value.shape,
+                                                    pred.shape))
+        if value.shape[0] == 1:  # attention: grey, 0..1 -> 0..255
+            write_png(out, np.rint(np.clip(value[0], 0, 1) * 255).astype(
+                np.uint8))
+        else:  # logits: the class ids as a palette PNG
+            save_palette_png(value.argmax(0).astype(np.uint8), out,
+                             writer.palette)
+        files.append(out)
+    return files
+
+
 class ResultWriter:
     """Writes the chosen kinds of output for each image of a run.
 
@@ -119,6 +180,7 @@ class ResultWriter:
         self.image_dir = image_dir
         self.palette = resolve_palette(palette, custom_color)
         self.kinds = tuple(kinds)
+        self.asset_names = []  # of the last image's assets, in order
 
     def output_name(self, image_path):
         """``image_path`` relative to ``image_dir`` (or its base name), as
@@ -140,13 +202,40 @@ class ResultWriter:
                 attention maps of a multi-scale model).
 
         Returns:
-            list[str]: The files written, one per kind, in ``kinds`` order.
+            list[str]: The files written, in ``kinds`` order (one per kind;
+            ``assets`` writes one per map).
         """
         pred = np.asarray(pred)
         name = self.output_name(image_path)
         paths = []
         for kind in self.kinds:
             path = os.path.join(self.save_dir, kind, name)
-            KINDS[kind](self, image_path, pred, path, extras)
-            paths.append(path)
+            files = KINDS[kind](self, image_path, pred, path, extras)
+            paths.extend([path] if files is None else files)
+        if 'assets' in extras:
+            self.asset_names = list(extras['assets'] or {})
         return paths
+
+    def write_page(self, image_paths):
+        """Write ``save_dir/index.html``: per image its input, prediction,
+        composite and assets side by side (relative links). Rows are made
+        from the names alone, so one rank can write the page of a run
+        whose images several ranks wrote.
+
+        Returns:
+            str: The page's path.
+        """
+        columns = [(label, kind) for label, kind in (
+            ('prediction', 'pseudo_color_prediction'),
+            ('composite', 'added_prediction')) if kind in self.kinds]
+        assets = self.asset_names if 'assets' in self.kinds else []
+        rows = []
+        for image in image_paths:
+            name = self.output_name(image)
+            cells = [('input', image)] + [
+                (label, os.path.join(self.save_dir, kind, name))
+                for label, kind in columns]
+            stem = os.path.join(self.save_dir, 'assets', name)
+            cells += [(a, asset_path(stem, a)) for a in assets]
+            rows.append((name[:-len('.png')], cells))
+        return results_page.write_page(self.save_dir, rows)

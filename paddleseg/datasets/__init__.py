@@ -2,5 +2,6 @@
 
 from .dataset import Dataset
 from .cityscapes import Cityscapes
+from .mapillary import MapillaryVistas
 
-__all__ = ['Dataset', 'Cityscapes']
+__all__ = ['Dataset', 'Cityscapes', 'MapillaryVistas']

@@ -4,6 +4,11 @@ Each line of a file list is ``image_path label_path`` (relative to
 ``dataset_root``, split by ``separator``); test lists may give only the image.
 Subclasses with their own layout (e.g. :class:`Cityscapes`) fill
 ``file_list`` themselves and reuse the loading, checking and transforming.
+
+With ``class_uniform_pct > 0`` a training dataset samples class-centred crops
+(:mod:`.class_uniform`): it offers ``epoch_order(seed, epoch)`` to the
+training sampler, and a sample index at or past ``len(file_list)`` names a
+centroid item, loaded with ``data['centroid']`` for the crop to contain.
 """
 
 import numbers
@@ -13,9 +18,11 @@ import numpy as np
 import paddle
 
 from paddleseg.cvlibs import manager
+from paddleseg.transforms import (Compose, RandomPaddingCrop,
+                                  RandomScaleAspect, functional as F)
 from paddleseg.utils import logger
-from paddleseg.transforms import Compose, functional as F
 from paddleseg.utils.errors import DataError, SegError
+from . import class_uniform
 
 __all__ = ['Dataset']
 
@@ -27,6 +34,23 @@ def _missing_root_message(dataset_root, name):
             'folder holding the data (or make demo data with `python '
             'tools/make_demo_data.py --out {}`).'.format(name, dataset_root,
                                                         dataset_root))
+
+
+def _check_class_uniform(mode, pct, tile):
+    if (isinstance(pct, bool) or not isinstance(pct, numbers.Real) or
+            not 0 <= pct <= 1):
+        raise ValueError(
+            'class_uniform_pct must be a number in [0, 1] (the share of each '
+            'epoch given to class-centred crops; 0 turns them off), got '
+            '{!r}.'.format(pct))
+    if (isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or
+            tile < 1):
+        raise ValueError('class_uniform_tile must be a positive integer (tile '
+                         'side in pixels), got {!r}.'.format(tile))
+    if pct and mode != 'train':
+        raise ValueError("class_uniform_pct is for training datasets, but "
+                         "mode is '{}'; remove it from this dataset.".format(
+                             mode))
 
 
 @manager.DATASETS.add_component
@@ -51,6 +75,11 @@ class Dataset(paddle.io.Dataset):
         separator (str): Separator of the two paths on a line.
         edge (bool): In 'train' mode also return ``edge``, 1 near class
             boundaries (for models with an edge loss).
+        class_uniform_pct (float): Share of each training epoch given to
+            crops centred on a class (NVIDIA's class-uniform sampling,
+            :mod:`.class_uniform`); 0 (default) turns it off.
+        class_uniform_tile (int): Tile side in pixels over which class
+            centroids are taken.
 
     Raises:
         ValueError: for a bad argument value.
@@ -64,9 +93,10 @@ class Dataset(paddle.io.Dataset):
 
     def __init__(self, mode, dataset_root, num_classes, transforms,
                  img_channels=3, ignore_index=255, train_path=None,
-                 val_path=None, test_path=None, separator=' ', edge=False):
+                 val_path=None, test_path=None, separator=' ', edge=False,
+                 class_uniform_pct=0.0, class_uniform_tile=1024):
         self._setup(mode, dataset_root, num_classes, transforms, img_channels,
-                    ignore_index, edge)
+                    ignore_index, edge, class_uniform_pct, class_uniform_tile)
         list_path = {'train': train_path, 'val': val_path,
                      'test': test_path}[mode]
         if list_path is None:
@@ -74,10 +104,13 @@ class Dataset(paddle.io.Dataset):
                              'set it.'.format(mode, mode))
         self.file_list = self._read_file_list(list_path, separator)
         self._check_files_exist(list_path)
+        self._init_class_uniform()
 
     def _setup(self, mode, dataset_root, num_classes, transforms, img_channels,
-               ignore_index, edge):
+               ignore_index, edge, class_uniform_pct=0.0,
+               class_uniform_tile=1024):
         """Check and store the arguments every dataset has."""
+        _check_class_uniform(mode, class_uniform_pct, class_uniform_tile)
         if mode not in MODES:
             raise ValueError('mode must be one of {}, got {!r}.'.format(
                 ', '.join(MODES), mode))
@@ -101,6 +134,75 @@ class Dataset(paddle.io.Dataset):
         self.img_channels = img_channels
         self.edge = bool(edge)
         self.file_list = []
+        self.class_uniform_pct = float(class_uniform_pct)
+        self.class_uniform_tile = int(class_uniform_tile)
+        self.centroids = None  # a CentroidIndex with class-uniform sampling
+        self._epoch_images = None  # images an epoch draws (None: file_list)
+
+    def _init_class_uniform(self, epoch_images=None):
+        """Load or build the centroid index once ``file_list`` is complete.
+
+        Args:
+            epoch_images (int, optional): Only the first ``epoch_images``
+                files are drawn as whole images, and an epoch has that many
+                samples (the rest are reached through their centroids, as
+                Cityscapes' coarse images are); default: all.
+        """
+        if not self.class_uniform_pct:
+            return
+        self._epoch_images = epoch_images
+        tile, labels = self.class_uniform_tile, [l for _, l in self.file_list]
+        key = class_uniform.cache_key(
+            labels, self.dataset_root, tile, self.num_classes,
+            self.ignore_index, '{}.{}'.format(type(self).__module__,
+                                             type(self).__qualname__))
+        self.centroids, path, _ = class_uniform.load_or_build(
+            '{}_tile{}_{}.json'.format(type(self).__name__, tile, key), key,
+            class_uniform.cache_folders(self.dataset_root),
+            lambda: class_uniform.CentroidIndex.build(
+                labels, self.read_label, self.num_classes, tile,
+                self.ignore_index),
+            [os.path.relpath(l, self.dataset_root) for l in labels],
+            is_builder=class_uniform.is_local_leader())
+        self._report_class_uniform(path)
+
+    def _report_class_uniform(self, path):
+        class_uniform.report(self.centroids, len(self), self.class_uniform_pct,
+                             self.num_classes, path)
+        if not any(isinstance(t, (RandomPaddingCrop, RandomScaleAspect))
+                   for t in self.transforms.transforms):
+            logger.warning('class_uniform_pct is set but the transforms hold '
+                           'no RandomPaddingCrop; class-centred items are '
+                           'used as whole images.')
+
+    @property
+    def epoch_order(self):
+        """``epoch_order(seed, epoch)``, the class-uniform epochs for
+        :class:`paddleseg.core.data.ResumableBatchSampler`; None when
+        class-uniform sampling is off (the sampler then shuffles)."""
+        if self.centroids is None:
+            return None
+        return self._class_uniform_epoch
+
+    def _class_uniform_epoch(self, seed, epoch):
+        return class_uniform.compose_epoch(
+            self.centroids, len(self), self.class_uniform_pct, seed, epoch,
+            offset=len(self.file_list), rows=self._centroid_rows(epoch))
+
+    def _centroid_rows(self, epoch):
+        """Centroid items an epoch may draw (None: all); see Cityscapes."""
+        return None
+
+    def _resolve(self, index):
+        """``(file index, centroid or None)`` of a sample index."""
+        if index < len(self.file_list) or self.centroids is None:
+            return index, None
+        image, _, x, y = self.centroids.items[index - len(self.file_list)]
+        return int(image), (x + 0.5, y + 0.5)  # the centroid pixel's centre
+
+    def files_of(self, index):
+        """``(image path, label path)`` of a sample index."""
+        return self.file_list[self._resolve(index)[0]]
 
     def _warn_if_ignoring_a_class(self):
         """Some datasets mean it (a "background" left out), most users do
@@ -175,6 +277,8 @@ class Dataset(paddle.io.Dataset):
                                 missing[0], source, more))
 
     def __len__(self):
+        if self._epoch_images is not None:
+            return self._epoch_images
         return len(self.file_list)
 
     def read_label(self, path):
@@ -182,10 +286,13 @@ class Dataset(paddle.io.Dataset):
         return F.read_label(path)
 
     def __getitem__(self, idx):
+        idx, centroid = self._resolve(idx)
         img_path, label_path = self.file_list[idx]
         data = {'img': self.transforms.read_image(img_path),
                 'img_path': img_path, 'label_path': label_path,
                 'trans_info': [], 'gt_fields': []}
+        if centroid is not None:
+            data['centroid'] = centroid
         if label_path is not None:
             data['label'] = self.read_label(label_path)
             self._check_label(data['label'], data['img'], img_path, label_path)

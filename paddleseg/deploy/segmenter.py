@@ -96,7 +96,10 @@ class Segmenter:
         """Segment ``images`` and write ``kinds`` of results for each (see
         :class:`~paddleseg.core.writers.ResultWriter`); returns the files of
         the first kind (palette PNGs by default). Images of different sizes
-        go in separate batches."""
+        go in separate batches. With ``assets`` among the kinds,
+        ``save_dir/index.html`` shows each input, prediction and composite
+        (an exported program returns labels or scores only, so it has no
+        further assets)."""
         writer = ResultWriter(save_dir, image_dir, self.palette, kinds=kinds)
         written = []
         for first in range(0, len(images), batch_size):
@@ -116,4 +119,6 @@ class Segmenter:
                     written.append(writer.write(paths[i], pred)[0])
                 self.timings.add('postprocess', time.perf_counter() - start)
             self.timings.images += len(paths)
+        if 'assets' in kinds:
+            writer.write_page(images)
         return written

@@ -11,6 +11,8 @@ unofficial PyTorch port (zrl4836/ACFNet), with its defects fixed or made
 optional; ``configs/acfnet/README.md`` lists them.
 """
 
+import collections
+
 import paddle.nn as nn
 
 from paddleseg.cvlibs import manager
@@ -163,3 +165,11 @@ class ACFNet(nn.Layer):
         size = spatial_size(x)
         return (resize_bilinear(coarse, size, self.align_corners),
                 resize_bilinear(fine, size, self.align_corners))
+
+    def dump_assets(self, x):
+        """``{'pred_coarse': coarse, 'pred_fine': fine}``: the two logits at
+        the input size, for ``predict.py --dump_assets`` (which writes each
+        as a palette PNG next to the prediction, coarse + fine)."""
+        coarse, fine = self.coarse_and_fine(x)
+        return collections.OrderedDict([('pred_coarse', coarse),
+                                        ('pred_fine', fine)])

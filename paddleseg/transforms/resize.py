@@ -4,6 +4,13 @@ ResizeStepScaling.
 
 Sizes given as pairs are ``(width, height)``, as in PaddleSeg configs; the
 sizes recorded in ``trans_info`` are ``(height, width)`` of the input.
+
+A class-uniform training sample (:mod:`paddleseg.datasets.class_uniform`)
+carries ``data['centroid']``, an ``(x, y)`` point in pixels of the current
+image: ``(0, 0)`` is the top-left corner and pixel ``(row, col)`` covers
+``[col, col + 1) x [row, row + 1)``. Every geometric transform moves it with
+the image (:func:`apply_geometric`'s ``point_fn``), and the cropping
+transforms choose a window that contains it.
 """
 
 import math
@@ -44,18 +51,29 @@ def size_pair(value, name):
     return int(value[0]), int(value[1])
 
 
-def apply_geometric(data, img_fn, label_fn):
+def apply_geometric(data, img_fn, label_fn, point_fn=None):
     """Apply ``img_fn`` to ``data['img']`` and ``label_fn`` to every field
-    named in ``data['gt_fields']``; return ``data``."""
+    named in ``data['gt_fields']``; return ``data``.
+
+    ``point_fn(x, y) -> (x, y)`` moves ``data['centroid']`` when the sample
+    has one (None: the transform does not move points, as bottom/right
+    padding).
+    """
     data['img'] = img_fn(data['img'])
     for key in data.get('gt_fields', []):
         data[key] = label_fn(data[key])
+    if point_fn is not None and data.get('centroid') is not None:
+        data['centroid'] = tuple(float(v) for v in point_fn(
+            *data['centroid']))
     return data
 
 
 def _resize_to(data, size, interp=F.INTERPOLATIONS['LINEAR']):
+    h, w = data['img'].shape[:2]
+    sx, sy = size[0] / w, size[1] / h
     return apply_geometric(data, lambda im: F.resize(im, size, interp),
-                           lambda lab: F.resize_label(lab, size))
+                           lambda lab: F.resize_label(lab, size),
+                           lambda x, y: (x * sx, y * sy))
 
 
 def _record_resize(data):

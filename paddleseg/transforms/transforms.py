@@ -4,8 +4,12 @@ transform (``paddleseg.transforms.transforms.X`` as in PaddleSeg).
 Sizes given as pairs are ``(width, height)``, as in PaddleSeg configs. Labels
 (every key in ``data['gt_fields']``) are padded with ``label_padding_value``,
 by default the ignore index 255, so padded pixels do not count in the loss.
+A sample's ``centroid`` (class-uniform sampling; see :mod:`.resize`) moves
+with the image, and the random windows of RandomPaddingCrop and
+RandomScaleAspect contain it.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -32,6 +36,21 @@ def _check_prob(prob, name):
     _check_number(prob, name)
     if not 0 <= prob <= 1:
         raise ValueError('{} must be in [0, 1], got {}.'.format(name, prob))
+
+
+def _window_starts(size, window, point):
+    """``(lowest, highest)`` start of a ``window`` along an axis of
+    ``size``: anywhere, or, given a ``point`` coordinate, only starts whose
+    window holds the point's pixel."""
+    if point is None:
+        return 0, size - window
+    pixel = min(max(int(math.floor(point)), 0), size - 1)
+    return max(0, pixel - window + 1), min(pixel, size - window)
+
+
+def _random_start(size, window, point):
+    low, high = _window_starts(size, window, point)
+    return low + np.random.randint(high - low + 1)
 
 
 def _pad_to(data, height, width, im_value, label_value):
@@ -77,7 +96,8 @@ class Padding:
 @manager.TRANSFORMS.add_component
 class RandomPaddingCrop:
     """Pad (bottom/right) to at least ``crop_size``, then crop a random window
-    of ``crop_size``.
+    of ``crop_size``; a sample with a ``centroid`` gets a window containing
+    it (class-uniform sampling).
 
     Args:
         crop_size (int|list[int]): ``[width, height]`` of the crop.
@@ -120,17 +140,19 @@ class RandomPaddingCrop:
         h, w = data['img'].shape[:2]
         top, left = self._window(data, h, w)
         return apply_geometric(data, lambda a: F.crop(a, top, left, ch, cw),
-                               lambda a: F.crop(a, top, left, ch, cw))
+                               lambda a: F.crop(a, top, left, ch, cw),
+                               lambda x, y: (x - left, y - top))
 
     def _window(self, data, h, w):
         cw, ch = self.crop_size
         label = data.get('label') if 'label' in data.get('gt_fields', []) \
             else None
+        x, y = data.get('centroid') or (None, None)
         tries = self.loop_times if (self.category_max_ratio < 1 and
                                     label is not None) else 1
         for _ in range(tries):
-            top = np.random.randint(h - ch + 1)
-            left = np.random.randint(w - cw + 1)
+            top = _random_start(h, ch, y)
+            left = _random_start(w, cw, x)
             if tries == 1:
                 break
             window = label[top:top + ch, left:left + cw]
@@ -146,7 +168,8 @@ class RandomPaddingCrop:
 class RandomScaleAspect:
     """Crop a random window of random area and aspect ratio and resize it back
     to the input size (tried 10 times; the sample is unchanged if no window
-    fits). ``min_scale`` or ``aspect_ratio`` of 0 disables it.
+    fits). ``min_scale`` or ``aspect_ratio`` of 0 disables it. A sample's
+    ``centroid`` stays inside the window.
 
     Args:
         min_scale (float): Smallest window area as a fraction of the image, in
@@ -176,14 +199,20 @@ class RandomScaleAspect:
             if np.random.uniform() < 0.5:
                 dw, dh = dh, dw
             if 0 < dh < h and 0 < dw < w:
-                top = np.random.randint(h - dh + 1)
-                left = np.random.randint(w - dw + 1)
-                return apply_geometric(
-                    data,
-                    lambda im: F.resize(F.crop(im, top, left, dh, dw), (w, h)),
-                    lambda lab: F.resize_label(
-                        F.crop(lab, top, left, dh, dw), (w, h)))
+                return self._crop_resize(data, h, w, dh, dw)
         return data
+
+    @staticmethod
+    def _crop_resize(data, h, w, dh, dw):
+        x, y = data.get('centroid') or (None, None)
+        top = _random_start(h, dh, y)
+        left = _random_start(w, dw, x)
+        return apply_geometric(
+            data,
+            lambda im: F.resize(F.crop(im, top, left, dh, dw), (w, h)),
+            lambda lab: F.resize_label(F.crop(lab, top, left, dh, dw),
+                                       (w, h)),
+            lambda px, py: ((px - left) * w / dw, (py - top) * h / dh))
 
 
 @manager.TRANSFORMS.add_component
@@ -196,7 +225,8 @@ class RandomHorizontalFlip:
 
     def __call__(self, data):
         if np.random.uniform() < self.prob:
-            apply_geometric(data, F.hflip, F.hflip)
+            w = data['img'].shape[1]
+            apply_geometric(data, F.hflip, F.hflip, lambda x, y: (w - x, y))
         return data
 
 
@@ -210,5 +240,6 @@ class RandomVerticalFlip:
 
     def __call__(self, data):
         if np.random.uniform() < self.prob:
-            apply_geometric(data, F.vflip, F.vflip)
+            h = data['img'].shape[0]
+            apply_geometric(data, F.vflip, F.vflip, lambda x, y: (x, h - y))
         return data

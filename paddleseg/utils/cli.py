@@ -12,8 +12,8 @@ import sys
 from . import signals
 from .errors import SegError
 
-__all__ = ['add_common_args', 'add_inference_args', 'inference_kwargs',
-           'run', 'parse_size']
+__all__ = ['add_common_args', 'add_inference_args', 'add_output_args',
+           'inference_kwargs', 'run', 'parse_size']
 
 
 def add_common_args(parser, config_required=True):
@@ -43,6 +43,21 @@ def add_inference_args(parser):
                         metavar=('W', 'H'), help='Sliding-window size.')
     parser.add_argument('--stride', nargs=2, type=int, default=None,
                         metavar=('W', 'H'), help='Sliding-window stride.')
+
+
+def add_output_args(parser, assets_help=None):
+    """NVIDIA's output flags, shared by predict.py and infer.py (see
+    ``paddleseg.core.writers.output_kinds``)."""
+    parser.add_argument(
+        '--dump_for_submission', action='store_true',
+        help='Also write SAVE_DIR/submit/: Cityscapes label-id PNGs, one per '
+        'image, as the benchmark server and cityscapesScripts read them.')
+    parser.add_argument(
+        '--dump_assets', action='store_true', help=assets_help or (
+            "Also write the model's dump_assets maps (attention per scale, "
+            'per-scale or per-branch predictions) in SAVE_DIR/assets/ and '
+            'SAVE_DIR/index.html showing input, prediction, composite and '
+            'assets side by side.'))
 
 
 def inference_kwargs(args, test_config):

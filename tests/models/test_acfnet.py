@@ -160,6 +160,20 @@ def test_evaluation_returns_fine_plus_coarse(acf_style, align_corners):
     assert not np.allclose(fine.numpy(), coarse.numpy())
 
 
+def test_dump_assets_are_the_coarse_and_fine_logits():
+    model = tiny()
+    model.eval()
+    x, _ = batch()
+    with paddle.no_grad():
+        assets = model.dump_assets(x)
+        coarse, fine = model.coarse_and_fine(x)
+    assert list(assets) == ['pred_coarse', 'pred_fine']
+    np.testing.assert_array_equal(assets['pred_coarse'].numpy(),
+                                  coarse.numpy())
+    np.testing.assert_array_equal(assets['pred_fine'].numpy(), fine.numpy())
+    assert tuple(assets['pred_fine'].shape) == (2, 4) + SIZE
+
+
 def test_the_styles_differ_only_in_the_acf_computation():
     x, _ = batch()
     paper, reference = tiny('paper'), tiny('reference')
