@@ -21,7 +21,10 @@ an edited label gets a new mtime). A changed dataset therefore gets a new
 index; a moved one (mtimes kept) reuses its own.
 
 In a distributed run the first process of each machine (local rank 0)
-builds a missing index; the others wait for its file. The index is a
+builds a missing index while the others wait at a barrier of the process
+group (which the scripts join before reading any data), so a builder that
+dies ends the waiting ranks too instead of leaving them polling for a file
+that never comes; then every rank reads the file. The index is a
 function of the data alone and every process reads it back from the JSON, so
 all ranks hold the same one, and :func:`compose_epoch` draws an epoch from
 ``(seed, epoch)`` alone: every rank, and a resumed run, sees the same epoch.
@@ -224,7 +227,7 @@ def _write(folders, name, text):
 
 
 def load_or_build(name, key, folders, build, labels, is_builder=True,
-                  poll_seconds=0.5):
+                  poll_seconds=0.5, _alone=False):
     """The cached index called ``name`` (with ``key``), built when missing.
 
     Args:
@@ -241,6 +244,9 @@ def load_or_build(name, key, folders, build, labels, is_builder=True,
     Returns:
         tuple: ``(CentroidIndex, path of its file, built here)``.
     """
+    if _in_process_group() and not _alone:
+        return _load_or_build_together(name, key, folders, build, labels,
+                                       is_builder)
     path, index = _find(folders, name, key)
     if index is not None:
         return index, path, False
@@ -256,6 +262,32 @@ def load_or_build(name, key, folders, build, labels, is_builder=True,
         raise DataError('The class-uniform index {} was written but cannot '
                         'be read back.'.format(path))
     return index, path, True
+
+
+def _in_process_group():
+    return (paddle.distributed.get_world_size() > 1 and
+            paddle.distributed.is_initialized())
+
+
+def _load_or_build_together(name, key, folders, build, labels, is_builder):
+    """Distributed: the builders find or build the index, everyone meets at
+    a barrier, then the others read it."""
+    built, path, index = False, None, None
+    if is_builder:
+        path, index = _find(folders, name, key)
+        if index is None:
+            index, path, built = load_or_build(name, key, folders, build,
+                                               labels, is_builder=True,
+                                               _alone=True)
+    paddle.distributed.barrier()
+    if index is None:
+        path, index = _find(folders, name, key)
+        if index is None:
+            raise DataError(
+                'The class-uniform index {} is not in {} after local rank 0 '
+                'built it; on several machines every machine needs it in its '
+                'own dataset_root or cache.'.format(name, ' or '.join(folders)))
+    return index, path, built
 
 
 def is_local_leader():
