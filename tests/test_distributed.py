@@ -53,11 +53,30 @@ def _wait_all(procs, timeout):
     return [p.returncode for p in procs]
 
 
+def _processes_of(base):
+    """Pids of live processes whose command line names a file under
+    ``base`` (the launchers and their workers)."""
+    found = []
+    for pid in os.listdir('/proc'):
+        try:
+            with open('/proc/{}/cmdline'.format(pid), 'rb') as f:
+                if str(base).encode() in f.read():
+                    found.append(int(pid))
+        except (OSError, ValueError):
+            pass
+    return found
+
+
 @pytest.fixture(scope='module')
 def job(tmp_path_factory):
     base = tmp_path_factory.mktemp('nodes')
     data = make_tiny_data(base)
-    return base, data
+    yield base, data
+    for pid in _processes_of(base):  # nothing outlives a failed test
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 @pytest.mark.timeout(300)
