@@ -62,6 +62,20 @@ def make_tiny_data(base, num_train=6, num_val=2, seed=0, name='data'):
     return data
 
 
+def processes_naming(path):
+    """Pids of live processes whose command line names ``path`` (a run and
+    its loader workers, a launcher and its processes)."""
+    found = []
+    for pid in os.listdir('/proc'):
+        try:
+            with open('/proc/{}/cmdline'.format(pid), 'rb') as f:
+                if str(path).encode() in f.read():
+                    found.append(int(pid))
+        except (OSError, ValueError):
+            pass
+    return found
+
+
 def run_script(*args, env=None, check=True, timeout=600):
     """Run ``python *args`` in the repository root; on ``check`` a non-zero
     exit fails with the output's tail."""

@@ -16,7 +16,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from script_helpers import make_tiny_data, write_train_config  # noqa: E402
+from script_helpers import (make_tiny_data, processes_naming,  # noqa: E402
+                            write_train_config)
 
 
 def _free_port():
@@ -53,26 +54,12 @@ def _wait_all(procs, timeout):
     return [p.returncode for p in procs]
 
 
-def _processes_of(base):
-    """Pids of live processes whose command line names a file under
-    ``base`` (the launchers and their workers)."""
-    found = []
-    for pid in os.listdir('/proc'):
-        try:
-            with open('/proc/{}/cmdline'.format(pid), 'rb') as f:
-                if str(base).encode() in f.read():
-                    found.append(int(pid))
-        except (OSError, ValueError):
-            pass
-    return found
-
-
 @pytest.fixture(scope='module')
 def job(tmp_path_factory):
     base = tmp_path_factory.mktemp('nodes')
     data = make_tiny_data(base)
     yield base, data
-    for pid in _processes_of(base):  # nothing outlives a failed test
+    for pid in processes_naming(base):  # nothing outlives a failed test
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:

@@ -22,8 +22,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from script_helpers import (make_tiny_data, run_script,  # noqa: E402
-                            write_train_config)
+from script_helpers import (make_tiny_data, processes_naming,  # noqa: E402
+                            run_script, write_train_config)
 
 
 class WritesMarker:
@@ -249,20 +249,6 @@ def test_paths_leaving_dataset_root_are_named(tmp_path, monkeypatch):
 
 # -- signals -------------------------------------------------------------------
 
-def _children_of(save_dir):
-    """Live processes whose command line names ``save_dir`` (a run and its
-    loader workers)."""
-    found = []
-    for pid in os.listdir('/proc'):
-        try:
-            with open('/proc/{}/cmdline'.format(pid), 'rb') as f:
-                if str(save_dir).encode() in f.read():
-                    found.append(int(pid))
-        except (OSError, ValueError):
-            pass
-    return found
-
-
 @pytest.mark.timeout(400)
 @pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT])
 def test_signal_stops_between_steps_and_the_run_resumes_exactly(
@@ -287,7 +273,7 @@ def test_signal_stops_between_steps_and_the_run_resumes_exactly(
     assert 'Stopped by {} after iteration'.format(name) in err
     assert not (stopped / 'iter_24').exists(), 'finished before the signal'
     time.sleep(1)
-    assert not _children_of(stopped), 'loader processes were left behind'
+    assert not processes_naming(stopped), 'loader processes were left behind'
     run_script(*common, '--save_dir', str(stopped), '--resume_model', 'auto')
     a = paddle.load(str(ref / 'iter_24' / 'model.pdparams'))
     b = paddle.load(str(stopped / 'iter_24' / 'model.pdparams'))

@@ -21,7 +21,8 @@ import paddle.nn as nn
 
 from paddleseg.cvlibs import manager
 from paddleseg.utils.weights import load_pretrained_model
-from ..layers import ConvBNReLU, resize_bilinear, spatial_size
+from ..layers import (ConvBNReLU, init_normal_conv_bn, resize_bilinear,
+                      spatial_size)
 from .hrnet_blocks import Layer1, Stage, TransitionLayer, padding_of
 
 __all__ = ['HRNet', 'HRNet_W18_Small_V1', 'HRNet_W18_Small_V2', 'HRNet_W18',
@@ -107,23 +108,11 @@ class HRNet(nn.Layer):
                 channels, modules, blocks, 'st{}'.format(s), has_se,
                 align_corners, padding_same, use_psa)))
             previous = channels
-        self._init_weights()
+        # PaddleSeg's initialisation (also of the attention modules).
+        init_normal_conv_bn(self)
         self.pretrained = pretrained
         if pretrained:
             load_pretrained_model(self, pretrained)
-
-    def _init_weights(self):
-        """PaddleSeg's: conv weights normal(0, 0.001) (also those of the
-        attention modules), batch norm scale 1 and shift 0."""
-        normal, one, zero = (nn.initializer.Normal(0.0, 0.001),
-                             nn.initializer.Constant(1.0),
-                             nn.initializer.Constant(0.0))
-        for layer in self.sublayers():
-            if isinstance(layer, nn.Conv2D):
-                normal(layer.weight)
-            elif isinstance(layer, nn.BatchNorm2D):
-                one(layer.weight)
-                zero(layer.bias)
 
     def forward(self, x):
         branches = [self.la1(self.conv_layer1_2(self.conv_layer1_1(x)))]

@@ -20,7 +20,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from ..layers import ConvBNReLU, spatial_size
+from ..layers import ConvBNReLU, init_normal_conv_bn, spatial_size
 
 __all__ = ['OCRHead']
 
@@ -53,20 +53,7 @@ class OCRHead(nn.Layer):
         self.cls_head = nn.Conv2D(ocr_mid_channels, num_classes, 1)
         self.aux_head = nn.Sequential(ConvBNReLU(shallow, shallow, 1),
                                       nn.Conv2D(shallow, num_classes, 1))
-        self._init_weights()
-
-    def _init_weights(self):
-        """PaddleSeg's: conv weights normal(0, 0.001) (biases 0), batch norm
-        scale 1 and shift 0."""
-        normal, one, zero = (nn.initializer.Normal(0.0, 0.001),
-                             nn.initializer.Constant(1.0),
-                             nn.initializer.Constant(0.0))
-        for layer in self.sublayers():
-            if isinstance(layer, nn.Conv2D):
-                normal(layer.weight)
-            elif isinstance(layer, nn.BatchNorm2D):
-                one(layer.weight)
-                zero(layer.bias)
+        init_normal_conv_bn(self)  # PaddleSeg's initialisation
 
     def forward(self, feats):
         shallow, deep = (feats[i] for i in self.indices)

@@ -12,7 +12,22 @@ import paddle
 import paddle.nn as nn
 
 __all__ = ['ConvBN', 'ConvBNAct', 'ConvBNReLU', 'ConvBNLeakyReLU', 'AuxLayer',
-           'LeakyReLU', 'activation']
+           'LeakyReLU', 'activation', 'init_normal_conv_bn']
+
+
+def init_normal_conv_bn(model, std=0.001):
+    """PaddleSeg's initialisation of HRNet and the OCR heads: every conv
+    weight normal(0, ``std``), batch norm scale 1 and shift 0 (conv biases
+    keep Paddle's default, 0)."""
+    normal, one, zero = (nn.initializer.Normal(0.0, std),
+                         nn.initializer.Constant(1.0),
+                         nn.initializer.Constant(0.0))
+    for layer in model.sublayers():
+        if isinstance(layer, nn.Conv2D):
+            normal(layer.weight)
+        elif isinstance(layer, nn.BatchNorm2D):
+            one(layer.weight)
+            zero(layer.bias)
 
 
 class LeakyReLU(nn.LeakyReLU):
