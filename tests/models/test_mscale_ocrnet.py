@@ -467,3 +467,49 @@ def test_export_with_a_fixed_scale_list(tmp_path, as_if_trained, mscale):
             assert out.shape == eager.shape == (1, NUM_CLASSES) + size
             assert np.abs(out - eager).max() < 1e-4 * np.abs(eager).max()
             assert (out.argmax(1) == eager.argmax(1)).mean() >= 0.999
+
+
+# -------------------------------------------------------------- configs
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+CONFIGS = os.path.join(ROOT, 'configs', 'mscale_ocrnet')
+PADDLESEG_CONFIG = os.path.join(
+    os.path.dirname(ROOT), 'shared', 'compat', 'paddleseg_configs', 'configs',
+    'mscale_ocrnet', 'mscale_ocrnet_hrnetv2_psa_cityscapes_1024x2048_150k.yml')
+
+
+@pytest.mark.skipif(not os.path.isfile(PADDLESEG_CONFIG),
+                    reason='PaddleSeg reference configs not present')
+def test_paddleseg_recipe_is_paddleseg_s():
+    ours = Config(os.path.join(
+        CONFIGS, os.path.basename(PADDLESEG_CONFIG))).dic
+    theirs = Config(PADDLESEG_CONFIG).dic
+    for key in ('batch_size', 'iters', 'optimizer', 'lr_scheduler', 'loss'):
+        assert ours[key] == theirs[key], key
+    assert ours['train_dataset']['transforms'] == \
+        theirs['train_dataset']['transforms']
+    assert ours['val_dataset']['transforms'] == \
+        theirs['val_dataset']['transforms']
+    assert ours['model'].pop('mscale') == [0.5, 1.0, 2.0]  # the default
+    assert ours['model'] == theirs['model']
+
+
+def test_nvidia_recipe():
+    dic = Config(os.path.join(
+        CONFIGS, 'mscale_ocrnet_hrnetw48_cityscapes_1024x2048_nvidia.yml')).dic
+    assert (dic['batch_size'], dic['iters']) == (1, 65000)
+    assert dic['model']['mscale'] == [0.5, 1.0, 2.0]
+    assert dic['model']['backbone'] == {'type': 'HRNet_W48',
+                                        'padding_same': False}
+    assert dic['lr_scheduler'] == {'type': 'PolynomialDecay',
+                                   'learning_rate': 0.005, 'end_lr': 0.0,
+                                   'power': 2}
+    assert dic['optimizer']['weight_decay'] == 1e-4
+    crop = [t for t in dic['train_dataset']['transforms']
+            if t['type'] == 'RandomPaddingCrop']
+    assert crop[0]['crop_size'] == [2048, 1024]
+    assert dic['loss']['coef'] == [0.4, 1.0, 0.05, 0.05]
+    rmi = dic['loss']['types'][1]['losses'][0]
+    assert (rmi['type'], rmi['rmi_pool_way'], rmi['rmi_pool_size']) == (
+        'RMILoss', 1, 4)
