@@ -217,21 +217,25 @@ class MscaleOCRNet(nn.Layer):
         1.0 when that is None).
 
         Args:
-            x (Tensor): (N, 3, H, W) input, as ``forward`` takes it.
+            x (Tensor): (N, 3, H, W) input, as ``forward`` takes it (after
+                the transforms: the maps have this size, not the image
+                file's).
 
         Returns:
             collections.OrderedDict: name -> float32 Tensor, every one at the
             input size (H, W), scales from the smallest up, ``s`` written as
             ``scale_name`` does (``0.5x``, ``1.0x``, ``2.0x``, ``0.75x``):
 
-            - ``'attn_<s>x'``: (N, 1, H, W) in [0, 1], the weight the scale's
-              prediction got (a grey map); none for the largest scale, whose
-              attention the combination does not use;
+            - ``'attn_<s>x'``: (N, 1, H, W) in [0, 1], the weight of the
+              scale's prediction in its step of the combination (a grey
+              map); none for the largest scale, whose attention the
+              combination does not use;
             - ``'pred_<s>x'``: (N, K, H, W) logits of that scale alone;
             - ``'pred'`` (last): (N, K, H, W) the combined logits, those of
               ``forward``.
 
-            One-channel entries are attention maps, K-channel ones logits.
+            The key prefix says what an entry is: ``attn_`` a one-channel
+            map in [0, 1], ``pred`` K-channel logits.
         """
         scales = self.mscale or TRAIN_SCALES
         per_scale = {}

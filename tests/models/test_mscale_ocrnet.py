@@ -444,9 +444,10 @@ def test_opts_with_a_bad_scale_list_say_so(write_yaml):
 
 # --------------------------------------------------------------- export
 
-@pytest.mark.parametrize('mscale', [[0.75, 1.0, 1.5], [0.5, 1.25]])
-def test_export_with_a_fixed_scale_list(tmp_path, as_if_trained, mscale):
-    model = as_if_trained(ocr_ref._randomise(tiny(mscale=mscale)))
+def test_export_with_a_fixed_scale_list(tmp_path, as_if_trained):
+    # The README's list; the smoke test exports PaddleSeg's default and a
+    # list without 1.0 (at one size).
+    model = as_if_trained(ocr_ref._randomise(tiny(mscale=[0.75, 1.0, 1.5])))
     model.eval()
     export_model(model, str(tmp_path), [{'type': 'Normalize'}],
                  input_shape=[-1, 3, -1, -1], output_op='none')
