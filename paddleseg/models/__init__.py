@@ -48,4 +48,5 @@ from . import backbones, heads, layers, losses  # noqa: F401
 from .acfnet import ACFNet  # noqa: F401
 from .ccnet import CCNet  # noqa: F401
 from .fcn import FCN  # noqa: F401
+from .mscale_ocrnet import MscaleOCRNet  # noqa: F401
 from .ocrnet import OCRNet  # noqa: F401

@@ -404,8 +404,10 @@ def test_project_configs_build(path):
     model_cfg = cfg.model_cfg
     if not model_cfg:  # a _base_ with datasets only
         return
-    opts = ['model.backbone.pretrained=None'] if 'pretrained' in \
-        model_cfg.get('backbone', {}) else []
+    opts = [o for o in (
+        'model.pretrained=None' if 'pretrained' in model_cfg else None,
+        'model.backbone.pretrained=None'
+        if 'pretrained' in model_cfg.get('backbone', {}) else None) if o]
     builder = SegBuilder(Config(path, opts=opts))
     model = builder.model
     losses = builder.loss

@@ -30,6 +30,19 @@ def _tiny_acfnet(backbone, acf_style):
         aux_channels=8, acf_style=acf_style)
 
 
+def _tiny_mscale_ocrnet(mscale):
+    # One module per stage (fewer resizes to trace; each scale repeats them).
+    return manager.MODELS['MscaleOCRNet'](
+        num_classes=3, backbone=HRNet(
+            stage1_num_blocks=[1], stage1_num_channels=[8],
+            stage2_num_blocks=[1, 1], stage2_num_channels=[4, 8],
+            stage3_num_modules=1, stage3_num_blocks=[1, 1, 1],
+            stage3_num_channels=[4, 8, 16], stage4_num_modules=1,
+            stage4_num_blocks=[1, 1, 1, 1],
+            stage4_num_channels=[4, 8, 16, 32]), mscale=mscale,
+        ocr_mid_channels=16, ocr_key_channels=8, attention_channels=8)
+
+
 # A tiny instance of each registered model; a new model must add one here.
 # A key ``Model-variant`` is a further instance of ``Model`` (another
 # backbone or option whose operators the export checks must see too).
@@ -57,6 +70,10 @@ TINY = {
             stage4_num_blocks=[1, 1, 1, 1],
             stage4_num_channels=[4, 8, 16, 32]), backbone_indices=[0],
         ocr_mid_channels=16, ocr_key_channels=8),
+    # MscaleOCRNet on a tiny HRNet: PaddleSeg's default scales, and a list
+    # without 1.0 (the combined prediction is resized to the input).
+    'MscaleOCRNet': lambda: _tiny_mscale_ocrnet([0.5, 1.0, 2.0]),
+    'MscaleOCRNet[no-1.0]': lambda: _tiny_mscale_ocrnet([0.75, 1.5]),
     'OCRNet[HRNet_W18_Small_V1]': lambda: manager.MODELS['OCRNet'](
         num_classes=3, backbone=manager.BACKBONES['HRNet_W18_Small_V1'](
             use_psa=True, padding_same=False), backbone_indices=[0],

@@ -22,7 +22,7 @@ import paddle.nn.functional as F
 
 from ..layers import ConvBNReLU, init_normal_conv_bn, spatial_size
 
-__all__ = ['OCRHead']
+__all__ = ['OCRHead', 'SpatialGatherBlock', 'object_context']
 
 
 class OCRHead(nn.Layer):
@@ -62,6 +62,27 @@ class OCRHead(nn.Layer):
         regions = self.spatial_gather(pixels, soft_regions)
         logit = self.cls_head(self.spatial_ocr(pixels, regions))
         return [logit, soft_regions]
+
+
+def object_context(query, key, value, size):
+    """Each pixel's mix of the region values: softmax over the K regions of
+    ``q . k / sqrt(Ck)``, applied to ``value``.
+
+    Args:
+        query (Tensor): (N, Ck, H, W) pixel queries.
+        key, value (Tensor): (N, Ck, K, 1) region keys and values.
+        size (list): (H, W) of ``query`` (``spatial_size``).
+
+    Returns:
+        Tensor: (N, Ck, H, W).
+    """
+    channels = query.shape[1]
+    sim = paddle.matmul(query.flatten(2), key.flatten(2),
+                        transpose_x=True)                      # N, HW, K
+    sim = F.softmax(sim * (channels ** -0.5), axis=-1)
+    context = paddle.matmul(value.flatten(2), sim,
+                            transpose_y=True)                  # N, Ck, HW
+    return paddle.reshape(context, [0, channels, size[0], size[1]])
 
 
 class SpatialGatherBlock(nn.Layer):
@@ -120,13 +141,6 @@ class ObjectAttentionBlock(nn.Layer):
         self.f_up = ConvBNReLU(key_channels, in_channels, 1)
 
     def forward(self, x, proxy):
-        query = self.f_pixel(x).flatten(2)                     # N, Ck, HW
-        key = self.f_object(proxy).flatten(2)                  # N, Ck, K
-        value = self.f_down(proxy).flatten(2)                  # N, Ck, K
-        sim = paddle.matmul(query, key, transpose_x=True)      # N, HW, K
-        sim = F.softmax(sim * (self.key_channels ** -0.5), axis=-1)
-        context = paddle.matmul(value, sim, transpose_y=True)  # N, Ck, HW
-        size = spatial_size(x)
-        context = paddle.reshape(context,
-                                 [0, self.key_channels, size[0], size[1]])
+        context = object_context(self.f_pixel(x), self.f_object(proxy),
+                                 self.f_down(proxy), spatial_size(x))
         return self.f_up(context)

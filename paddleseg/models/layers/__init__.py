@@ -5,5 +5,5 @@ from .aspp import ASPPModule
 from .class_attention import (class_attention, class_centers,
                               reference_class_attention)
 from .eca import ECALayer
-from .resize import resize_bilinear, spatial_size
+from .resize import resize_bilinear, resize_by_factor, spatial_size
 from .polarized_self_attention import PolarizedSelfAttentionModule
