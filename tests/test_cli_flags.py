@@ -239,3 +239,28 @@ def test_the_readme_tables_list_every_flag(name):
     assert name in tables, "README.md has no '#### `{}`' table".format(name)
     missing = sorted(set(PADDLESEG_FLAGS[name]) - tables[name])
     assert not missing, 'README table of {} lacks {}'.format(name, missing)
+
+
+def test_config_keys_reach_training_and_evaluation(tmp_path, monkeypatch):
+    # to_static_training (the config key, or the flag), aug_combine and
+    # auc_roc of test_config; a flag wins over test_config.
+    from paddleseg.core.train_cli import train_kwargs
+    from paddleseg.cvlibs import Config
+    from paddleseg.utils.errors import ConfigError
+    path = tmp_path / 'c.yml'
+    path.write_text('batch_size: 2\niters: 3\nto_static_training: True\n'
+                    'test_config:\n  aug_combine: probs\n  auc_roc: True\n')
+    cfg = Config(str(path))
+    args = _parse(monkeypatch, 'train.py', ['--config', str(path)])
+    kw = train_kwargs(args, cfg)
+    assert kw['to_static_training'] is True
+    assert kw['eval_kwargs'] == {'aug_combine': 'probs', 'auc_roc': True}
+    val_args = _parse(monkeypatch, 'val.py', REQUIRED['val.py'] + [
+        '--aug_combine', 'logits', '--auc_roc', 'False'])
+    assert cli.eval_kwargs(val_args, cfg.test_config) == {
+        'aug_combine': 'logits', 'auc_roc': False}
+    path.write_text('test_config:\n  aug_combine: mean\n')
+    with pytest.raises(ConfigError, match="aug_combine must be 'logits'"):
+        Config(str(path))
+    with pytest.raises(cli.SegError, match='use_multilabel'):
+        cli.inference_kwargs(None, {'use_multilabel': True})
