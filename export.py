@@ -1,5 +1,6 @@
 """Export a trained model for Paddle Inference (model.json, model.pdiparams
-and deploy.yaml; run it with deploy/python/infer.py).
+and deploy.yaml, or with --for_fd inference.json, inference.pdiparams and
+inference.yml for FastDeploy/PaddleX; run either with deploy/python/infer.py).
 
     python export.py --config configs/quick_start/ccnet_resnet18_demo.yml \\
         --model_path output/demo/best_model/model.pdparams \\
@@ -26,6 +27,9 @@ def parse_args():
                    'the one measured faster in Paddle Inference on the device '
                    '(the pure-Paddle path on CPU, which needs no operator '
                    'library where the model is deployed).')
+    p.add_argument('--for_fd', action='store_true',
+                   help='Name the files as FastDeploy and PaddleX expect: '
+                   'inference.json, inference.pdiparams, inference.yml.')
     return p.parse_args()
 
 
@@ -41,7 +45,7 @@ def main():
     paths = export_model(
         model, args.save_dir, transforms, input_shape=input_shape,
         output_op=output_op, cca_backend=args.cca_backend,
-        palette=builder.palette, device=device)
+        palette=builder.palette, device=device, for_fd=args.for_fd)
     logger.info('Exported the model to %s (%s, %s, %s)', args.save_dir,
                 *(os.path.basename(p) for p in paths.values()))
 

@@ -21,6 +21,11 @@ def parse_args():
     p.add_argument('--save_dir', default='output/result')
     p.add_argument('--custom_color', nargs='+', type=int, default=None,
                    help='Palette as r g b r g b ... (one triple per class).')
+    p.add_argument('--device_id', type=int, default=None,
+                   help='The GPU card with --device gpu (ignored on the CPU, '
+                   'as in PaddleSeg).')
+    cli.add_multilabel(p)
+    cli.add_aug_switch(p, 'aug_pred', 'aug_eval')
     cli.add_inference_args(p)
     cli.add_output_args(p)
     return p.parse_args()

@@ -2,6 +2,9 @@
 
     python train.py --config configs/quick_start/fcn_resnet18_demo.yml --do_eval
     python -m paddle.distributed.launch --nproc_per_node 2 train.py --config ...
+
+Every flag of PaddleSeg's tools/train.py is accepted (see the README's
+table); the flags are defined in paddleseg/core/train_cli.py.
 """
 
 import argparse
@@ -12,36 +15,10 @@ from paddleseg.utils import cli
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     cli.add_common_args(p)
-    p.add_argument('--iters', type=int, help='Overrides `iters`.')
-    p.add_argument('--batch_size', type=int, help='Overrides `batch_size`.')
-    p.add_argument('--learning_rate', type=float,
-                   help='Overrides `lr_scheduler.learning_rate`.')
-    p.add_argument('--save_dir', default='output')
-    p.add_argument('--save_interval', type=int, default=1000,
-                   help='Checkpoint (and evaluate, with --do_eval) every N.')
-    p.add_argument('--keep_checkpoint_max', type=int, default=5)
-    p.add_argument('--resume_model', default=None,
-                   help='A checkpoint folder, or `auto` for the latest one '
-                   'in --save_dir.')
-    p.add_argument('--allow_resume_changes', action='store_true',
-                   help='Resume although batch_size or the number of '
-                   'processes changed (the result then differs from an '
-                   'uninterrupted run).')
-    p.add_argument('--do_eval', action='store_true')
-    p.add_argument('--use_vdl', action='store_true')
-    p.add_argument('--log_iters', type=int, default=10)
-    p.add_argument('--num_workers', type=int, default=0)
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--precision', choices=['fp32', 'fp16', 'bf16'],
-                   default='fp32')
-    p.add_argument('--amp_level', choices=['O1', 'O2'], default='O1')
+    from paddleseg.core.train_cli import add_train_args, check_train_args
+    add_train_args(p)
     args = p.parse_args()
-    for name in ('save_interval', 'keep_checkpoint_max', 'log_iters'):
-        if getattr(args, name) <= 0:
-            p.error('--{} must be positive, got {}.'.format(
-                name, getattr(args, name)))
-    if args.num_workers < 0:
-        p.error('--num_workers must be >= 0, got {}.'.format(args.num_workers))
+    check_train_args(args)
     return args
 
 
@@ -64,6 +41,9 @@ def main():
     if args.do_eval and val_dataset is None:
         logger.warning('--do_eval given but %s has no val_dataset; training '
                        'without evaluation.', args.config)
+    if args.early_stop_intervals and val_dataset is None:
+        raise cli.SegError('--early_stop_intervals counts evaluations; add '
+                           '--do_eval (and a val_dataset to the config).')
     import paddle
     writer = paddle.distributed.get_rank() == 0
     with own_save_dir(args.save_dir, enabled=writer):  # one run per save_dir
@@ -75,18 +55,12 @@ def main():
 
 
 def _train(args, cfg, builder, val_dataset):
+    from paddleseg.core.train_cli import train_kwargs
     from paddleseg.core.trainer import train
     train(builder.model, builder.train_dataset, builder.optimizer,
-          builder.loss, iters=cfg.iters, batch_size=cfg.batch_size,
-          save_dir=args.save_dir, val_dataset=val_dataset,
-          resume_model=args.resume_model, save_interval=args.save_interval,
-          log_iters=args.log_iters, num_workers=args.num_workers,
-          use_vdl=args.use_vdl, keep_checkpoint_max=args.keep_checkpoint_max,
-          do_eval=val_dataset is not None, precision=args.precision,
-          amp_level=args.amp_level, seed=args.seed,
-          eval_kwargs=cli.inference_kwargs(None, cfg.test_config),
-          lr_scheduler=builder.lr_scheduler,
-          allow_resume_changes=args.allow_resume_changes)
+          builder.loss, val_dataset=val_dataset,
+          do_eval=val_dataset is not None,
+          lr_scheduler=builder.lr_scheduler, **train_kwargs(args, cfg))
 
 
 if __name__ == '__main__':

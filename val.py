@@ -17,6 +17,12 @@ def parse_args():
     p.add_argument('--num_workers', type=int, default=0)
     p.add_argument('--save_dir', default=None,
                    help='Also write the metrics to SAVE_DIR/metrics.json.')
+    p.add_argument('--auc_roc', type=cli.parse_bool, nargs='?', const=True,
+                   default=None, help='Also compute the area under the ROC '
+                   'curve of the class probabilities (default: '
+                   'test_config.auc_roc).')
+    cli.add_data_format(p)
+    cli.add_multilabel(p)
     cli.add_inference_args(p)
     return p.parse_args()
 
@@ -32,7 +38,7 @@ def main():
             args.config))
     evaluate(model, builder.val_dataset, num_workers=args.num_workers,
              save_dir=args.save_dir,
-             **cli.inference_kwargs(args, cfg.test_config))
+             **cli.eval_kwargs(args, cfg.test_config))
 
 
 if __name__ == '__main__':

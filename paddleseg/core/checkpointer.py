@@ -63,15 +63,19 @@ def non_finite_parameters(model):
     return bad
 
 
-def save_checkpoint(save_dir, name, model, optimizer, state):
+def save_checkpoint(save_dir, name, model, optimizer, state, files=None,
+                    model_file='model.pdparams'):
     """Write ``save_dir/name/`` atomically and return its path.
 
     Args:
         save_dir (str): The run's output folder.
         name (str): Folder name, e.g. ``iter_1000`` or ``best_model``.
-        model (paddle.nn.Layer): Saved as ``model.pdparams``.
+        model (paddle.nn.Layer): Saved as ``model_file``.
         optimizer (paddle.optimizer.Optimizer | None): ``model.pdopt``.
         state (dict | None): Saved as ``train_state.json`` (with RNG states).
+        files (dict | None): ``{file name: layer}``: more state dicts the
+            folder holds (the moving average's ``ema_model.pdparams``).
+        model_file (str): The file name of ``model``'s weights.
 
     Raises:
         TrainingError: the model's weights are not finite (the run diverged);
@@ -88,7 +92,9 @@ def save_checkpoint(save_dir, name, model, optimizer, state):
     staging = final + _TMP_SUFFIX
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)
-    atomic_save(model.state_dict(), os.path.join(staging, 'model.pdparams'))
+    atomic_save(model.state_dict(), os.path.join(staging, model_file))
+    for fname, layer in (files or {}).items():
+        atomic_save(layer.state_dict(), os.path.join(staging, fname))
     if optimizer is not None:
         atomic_save(optimizer.state_dict(),
                     os.path.join(staging, 'model.pdopt'))

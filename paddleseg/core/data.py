@@ -29,7 +29,7 @@ import paddle
 from paddleseg.utils.errors import ConfigError, DataError, SegError
 
 __all__ = ['ResumableBatchSampler', 'SafeDataset', 'SeededDataset',
-           'collate_batch',
+           'RepeatedDataset', 'collate_batch',
            'check_batch', 'build_train_loader']
 
 ERROR_KEY = '__error__'  # a sample or batch that failed: its message
@@ -124,6 +124,48 @@ class ResumableBatchSampler(paddle.io.Sampler):
 
     def __len__(self):
         return 2**62  # infinite; len() is required by paddle's DataLoader
+
+
+class RepeatedDataset(paddle.io.Dataset):
+    """A dataset whose file list is repeated ``repeats`` times in every epoch
+    (PaddleSeg's ``train.py --repeats``, which multiplies ``file_list``).
+
+    An epoch is then ``repeats`` passes over the samples, shuffled together
+    by the sampler; a dataset that composes its own epochs
+    (``epoch_order``) gives ``repeats`` of its epochs, one after the other.
+    The length changes, so the sampler's positions, and with them a resume,
+    stay exact.
+    """
+
+    def __init__(self, dataset, repeats):
+        super().__init__()
+        if int(repeats) < 1:
+            raise ConfigError('--repeats must be at least 1, got {}.'.format(
+                repeats))
+        self.dataset, self.repeats = dataset, int(repeats)
+        if hasattr(dataset, 'epoch_order'):
+            self.epoch_order = self._epoch_order
+
+    @classmethod
+    def of(cls, dataset, repeats=1):
+        """``dataset`` repeated, or itself when ``repeats`` is 1."""
+        return dataset if int(repeats) == 1 else cls(dataset, repeats)
+
+    def __len__(self):
+        return len(self.dataset) * self.repeats
+
+    def __getitem__(self, index):
+        return self.dataset[index % len(self.dataset)]
+
+    @property
+    def file_list(self):
+        return list(getattr(self.dataset, 'file_list', [])) * self.repeats
+
+    def _epoch_order(self, seed, epoch):
+        first = epoch * self.repeats
+        return np.concatenate([
+            np.asarray(self.dataset.epoch_order(seed, first + r))
+            for r in range(self.repeats)])
 
 
 class SafeDataset(paddle.io.Dataset):

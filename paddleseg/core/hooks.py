@@ -1,58 +1,30 @@
 """Training hooks: everything the loop does besides forward, backward and step.
 
-A hook implements any of ``before_train``, ``before_step``, ``after_step`` and
-``after_train`` (the last runs in a ``finally``, also when training fails).
-:func:`build_hooks` fixes their order; see the comments there.
+A hook (:class:`~.hook_base.HookBase`) implements any of ``before_train``,
+``before_step``, ``after_step`` and ``after_train`` (the last runs in a
+``finally``, also when training fails). :func:`build_hooks` fixes their
+order; see the comments there. The moving average of the weights and the
+profiler are hooks of their own files (:mod:`.ema`, :mod:`.profiler`).
 """
 
 import math
 import os
 import time
 
-import paddle.distributed as dist
 from tqdm import tqdm
 from visualdl import LogWriter
 
 from paddleseg.utils import logger
 from paddleseg.utils.fileio import atomic_write_json
 from . import checkpointer
+from .early_stop import EarlyStopHook
+from .ema import EMA_FILE, EMAHook
+from .hook_base import HookBase, broadcast_buffers
+from .profiler import ProfilerHook
 from .val import evaluate
 
 __all__ = ['HookBase', 'LRSchedulerHook', 'LoggerHook', 'VisualDLHook',
-           'EvalHook', 'CheckpointHook', 'build_hooks']
-
-
-class HookBase:
-    """A no-op hook; ``self.trainer`` is set by the trainer.
-
-    A hook that owns state a resumed run needs returns it from
-    :meth:`state_dict` (flat keys, saved in the checkpoint's training state)
-    and takes it back in :meth:`load_state_dict`.
-    """
-    trainer = None
-
-    def state_dict(self):
-        return {}
-
-    def load_state_dict(self, state):
-        pass
-
-    def before_train(self):
-        pass
-
-    def before_step(self):
-        pass
-
-    def after_step(self):
-        pass
-
-    def after_train(self):
-        pass
-
-    def due(self, interval):
-        """True at every ``interval``-th iteration and at the last one."""
-        it = self.trainer.iter
-        return it % interval == 0 or it == self.trainer.max_iters
+           'EvalHook', 'EarlyStopHook', 'CheckpointHook', 'build_hooks']
 
 
 class LRSchedulerHook(HookBase):
@@ -112,38 +84,34 @@ class LoggerHook(HookBase):
 
 
 class VisualDLHook(HookBase):
-    """Scalars for VisualDL: training loss and lr, evaluation metrics."""
+    """Scalars for VisualDL: training loss and lr, evaluation metrics (of
+    the moving average too, as ``Evaluate/Ema_mIoU`` and so on, when there
+    is one)."""
 
-    def __init__(self, log_dir, log_iters=10):
+    def __init__(self, log_dir, log_iters=10, ema=None):
         self.writer = LogWriter(log_dir)
         self.log_iters = max(1, log_iters)
+        self.ema = ema
 
     def after_step(self):
         t = self.trainer
         if self.due(self.log_iters):
             self.writer.add_scalar('Train/loss', t.loss, t.iter)
             self.writer.add_scalar('Train/lr', t.lr, t.iter)
-        if t.metrics_iter == t.iter:
+        self._metrics('Evaluate/', t.metrics, t.metrics_iter)
+        if self.ema is not None:
+            self._metrics('Evaluate/Ema_', self.ema.metrics,
+                          self.ema.metrics_iter)
+
+    def _metrics(self, prefix, metrics, metrics_iter):
+        t = self.trainer
+        if metrics_iter == t.iter:
             for key in ('mIoU', 'Acc', 'Kappa', 'Dice'):
-                if key in t.metrics:
-                    self.writer.add_scalar('Evaluate/' + key, t.metrics[key],
-                                           t.iter)
+                if key in metrics:
+                    self.writer.add_scalar(prefix + key, metrics[key], t.iter)
 
     def after_train(self):
         self.writer.close()
-
-
-def _broadcast_buffers(model):
-    """Give every rank rank 0's buffers (BatchNorm running statistics).
-
-    Without SyncBatchNorm (CPU, or one GPU per process without conversion)
-    each process tracks its own statistics; rank 0's are the ones saved, so
-    all ranks evaluate with those.
-    """
-    if dist.get_world_size() < 2:
-        return
-    for buf in model.buffers():
-        dist.broadcast(buf, src=0)
 
 
 class EvalHook(HookBase):
@@ -162,7 +130,7 @@ class EvalHook(HookBase):
         if not self.due(self.interval):
             return
         t = self.trainer
-        _broadcast_buffers(t.raw_model)
+        broadcast_buffers(t.raw_model)
         metrics = evaluate(t.model, self.val_dataset, **self.eval_kwargs)
         t.metrics, t.metrics_iter = metrics, t.iter
         logger.info('[EVAL] iter %d: mIoU %.4f, Acc %.4f.', t.iter,
@@ -171,44 +139,76 @@ class EvalHook(HookBase):
 
 class CheckpointHook(HookBase):
     """Owns checkpoints: ``iter_N`` every ``interval``, keep-max, and the
-    best model with the best mIoU so far (its state).
+    best model with the best mIoU so far (its state); with a moving average
+    (``ema``), also the best average in ``ema_best_model/``.
 
     Only rank 0 writes. ``best_model/`` is replaced whenever a fresh
-    evaluation beats the best mIoU so far.
+    evaluation beats the best mIoU so far. Each ``iter_N`` also holds the
+    files the other hooks name (:meth:`HookBase.checkpoint_files`).
     """
 
-    def __init__(self, save_dir, interval, keep_max=5, is_writer=True):
+    def __init__(self, save_dir, interval, keep_max=5, is_writer=True,
+                 ema=None):
         self.save_dir = save_dir
         self.interval = interval
         self.keep_max = keep_max
         self.is_writer = is_writer
-        self.best_miou, self.best_iter = -1.0, -1
+        self.ema = ema
+        # prefix of the state keys -> [best mIoU, its iteration]
+        self.best = {'': [-1.0, -1]}
+        if ema is not None:
+            self.best['ema_'] = [-1.0, -1]
+
+    @property
+    def best_miou(self):
+        return self.best[''][0]
+
+    @property
+    def best_iter(self):
+        return self.best[''][1]
 
     def state_dict(self):
-        return {'best_miou': self.best_miou, 'best_iter': self.best_iter}
+        state = {}
+        for prefix, (miou, it) in self.best.items():
+            state[prefix + 'best_miou'], state[prefix + 'best_iter'] = miou, it
+        return state
 
     def load_state_dict(self, state):
-        self.best_miou = state.get('best_miou', -1.0)
-        self.best_iter = state.get('best_iter', -1)
+        for prefix in self.best:
+            self.best[prefix] = [state.get(prefix + 'best_miou', -1.0),
+                                 state.get(prefix + 'best_iter', -1)]
+
+    def _candidates(self):
+        """(state prefix, folder, weights file, model, metrics, their
+        iteration) of what can become a best model."""
+        t = self.trainer
+        yield ('', 'best_model', 'model.pdparams', t.raw_model, t.metrics,
+               t.metrics_iter)
+        if self.ema is not None:
+            yield ('ema_', 'ema_best_model', EMA_FILE, self.ema.model,
+                   self.ema.metrics, self.ema.metrics_iter)
 
     def _keep_best(self):
-        """Record (and on rank 0 save) a fresh evaluation that beats the
+        """Record (and on rank 0 save) each fresh evaluation that beats the
         best mIoU so far."""
         t = self.trainer
-        miou = t.metrics.get('mIoU', float('nan'))
-        if t.metrics_iter != t.iter or math.isnan(miou):
-            return
-        if miou > self.best_miou:
-            self.best_miou, self.best_iter = miou, t.iter
-            if self.is_writer:
-                path = checkpointer.save_checkpoint(
-                    self.save_dir, 'best_model', t.raw_model, None, None)
-                atomic_write_json(os.path.join(path, 'metrics.json'),
-                                  dict(_scalars(t.metrics), iter=t.iter))
-                logger.info('Saved best model (mIoU %.4f) to %s.',
-                            self.best_miou, path)
-        logger.info('[EVAL] best mIoU so far %.4f at iter %d.',
-                    self.best_miou, self.best_iter)
+        for prefix, folder, fname, model, metrics, it in self._candidates():
+            miou = metrics.get('mIoU', float('nan'))
+            if it != t.iter or math.isnan(miou):
+                continue
+            what = 'EMA model' if prefix else 'model'
+            if miou > self.best[prefix][0]:
+                self.best[prefix] = [miou, t.iter]
+                if self.is_writer:
+                    path = checkpointer.save_checkpoint(
+                        self.save_dir, folder, model, None, None,
+                        model_file=fname)
+                    atomic_write_json(os.path.join(path, 'metrics.json'),
+                                      dict(_scalars(metrics), iter=t.iter))
+                    logger.info('Saved best %s (mIoU %.4f) to %s.', what,
+                                miou, path)
+            logger.info('[EVAL] best mIoU of the %s so far %.4f at iter %d.',
+                        what, *self.best[prefix])
 
     def after_step(self):
         t = self.trainer
@@ -217,7 +217,7 @@ class CheckpointHook(HookBase):
             return
         path = checkpointer.save_checkpoint(
             self.save_dir, 'iter_{}'.format(t.iter), t.raw_model, t.optimizer,
-            t.state_dict())
+            t.state_dict(), files=t.checkpoint_files())
         checkpointer.remove_old_checkpoints(self.save_dir, self.keep_max)
         logger.info('Saved checkpoint %s.', path)
 
@@ -228,9 +228,12 @@ def _scalars(metrics):
 
 def build_hooks(scheduler, save_dir, save_interval, keep_checkpoint_max,
                 log_iters, val_dataset=None, do_eval=False, use_vdl=False,
-                eval_kwargs=None, is_writer=True):
+                eval_kwargs=None, is_writer=True, ema_model=None,
+                early_stop_intervals=None, profiler_options=None):
     """The hooks of a training run, in the order they run after each step
-    (``scheduler`` None: a constant learning rate, nothing to step)."""
+    (``scheduler`` None: a constant learning rate, nothing to step;
+    ``ema_model``: keep a moving average of this model's weights)."""
+    evaluating = do_eval and val_dataset is not None
     hooks = []
     if scheduler is not None:
         # 1. Step the LR first: the step just taken used the current lr,
@@ -239,14 +242,30 @@ def build_hooks(scheduler, save_dir, save_interval, keep_checkpoint_max,
     if is_writer:
         # 2. Report the step (rank 0 only).
         hooks.append(LoggerHook(log_iters))
-    if do_eval and val_dataset is not None:
+    if evaluating:
         # 3. Evaluate before checkpointing, so the checkpoint hook can keep
         #    the best model and the state records the best mIoU.
         hooks.append(EvalHook(val_dataset, save_interval, eval_kwargs))
+    ema = None
+    if ema_model is not None:
+        # 4. Update the moving average with this step's weights (and
+        #    evaluate it after the model, as PaddleSeg does).
+        ema = EMAHook(ema_model, val_dataset=val_dataset if evaluating
+                      else None, interval=save_interval,
+                      eval_kwargs=eval_kwargs)
+        hooks.append(ema)
+    if early_stop_intervals is not None and evaluating:
+        # 5. Decide on the fresh mIoU whether to stop; before checkpointing,
+        #    so the checkpoint records the count.
+        hooks.append(EarlyStopHook(early_stop_intervals))
     if use_vdl and is_writer:
-        # 4. VisualDL after evaluation, to log the fresh metrics too.
-        hooks.append(VisualDLHook(os.path.join(save_dir, 'vdl'), log_iters))
-    # 5. Checkpoint last: it records everything the hooks above updated.
+        # 6. VisualDL after evaluation, to log the fresh metrics too.
+        hooks.append(VisualDLHook(os.path.join(save_dir, 'vdl'), log_iters,
+                                  ema))
+    # 7. Checkpoint after everything the state records was updated.
     hooks.append(CheckpointHook(save_dir, save_interval, keep_checkpoint_max,
-                                is_writer))
+                                is_writer, ema))
+    if profiler_options:
+        # 8. Last, so that a profiled step includes the work of the hooks.
+        hooks.append(ProfilerHook(profiler_options, save_dir, is_writer))
     return hooks

@@ -1,5 +1,6 @@
 """Inference on one batch of images: whole image, sliding window, and
-test-time augmentation (scales and flips), mapped back to the original size.
+test-time augmentation (scales and flips, combined as PaddleSeg 2.8 does by
+default: the mean of the views' logits), mapped back to the original size.
 
 Evaluation transforms record what they did in ``trans_info``, a list of
 ``('resize', (h, w))`` / ``('padding', (h, w))`` entries, each holding the
@@ -17,7 +18,11 @@ import paddle.nn.functional as F
 from paddleseg.utils.errors import ConfigError
 
 __all__ = ['reverse_transform', 'slide_inference', 'inference',
-           'aug_inference', 'build_infer_fn']
+           'aug_inference', 'build_infer_fn', 'to_probabilities',
+           'AUG_COMBINE']
+
+# How test-time augmentation combines its views (see aug_inference).
+AUG_COMBINE = ('logits', 'probs')
 
 
 def _size_of(entry):
@@ -186,12 +191,19 @@ def _flips(flip_horizontal, flip_vertical):
 
 def aug_inference(model, im, trans_info, scales=1.0, flip_horizontal=False,
                   flip_vertical=False, is_slide=False, stride=None,
-                  crop_size=None):
-    """Test-time augmentation: sum of softmax probabilities over views.
+                  crop_size=None, combine='logits'):
+    """Test-time augmentation: every scale, plain and flipped as asked.
 
-    Each scale is run plain and, when asked, flipped horizontally,
-    vertically and both; every view's probabilities are flipped back and
-    resized to the input size before summing.
+    Each view's logits are flipped back and resized to the input size, then
+    combined as ``combine`` says:
+
+    * ``'logits'`` (the default, PaddleSeg 2.8 and later): their mean;
+    * ``'probs'`` (PaddleSeg up to 2.7): the sum of their softmax
+      probabilities.
+
+    Every scale is resized from the input itself (PaddleSeg up to 2.7
+    resized each scale from the previous scale's image; that is not
+    reproduced).
 
     Args:
         model (paddle.nn.Layer): In eval mode; returns a list of logits.
@@ -201,16 +213,23 @@ def aug_inference(model, im, trans_info, scales=1.0, flip_horizontal=False,
         flip_horizontal (bool): Add horizontally flipped views.
         flip_vertical (bool): Add vertically flipped views.
         is_slide, stride, crop_size: As in :func:`inference`.
+        combine (str): ``'logits'`` or ``'probs'`` (see above).
 
     Returns:
-        paddle.Tensor: ``(N, C, H', W')`` summed probabilities.
+        paddle.Tensor: ``(N, C, H', W')`` mean logits or summed
+        probabilities.
+
+    Raises:
+        ConfigError: for scales that are not positive or an unknown
+            ``combine``.
     """
     scales = [scales] if isinstance(scales, numbers.Number) else list(scales)
     if not scales or any(s <= 0 for s in scales):
         raise ConfigError('test_config.scales must be positive numbers, got '
                           '{!r}.'.format(scales))
+    _check_combine(combine)
     h, w = im.shape[-2:]
-    total = None
+    total, views = None, 0
     for scale in scales:
         size = (int(h * scale + 0.5), int(w * scale + 0.5))
         scaled = _resize(im, size[0], size[1], 'bilinear')
@@ -220,21 +239,51 @@ def aug_inference(model, im, trans_info, scales=1.0, flip_horizontal=False,
                               crop_size=crop_size)
             if axes:
                 logit = paddle.flip(logit, axes)
-            prob = F.softmax(_resize(logit, h, w, 'bilinear'), axis=1)
-            total = prob if total is None else total + prob
+            score = _resize(logit, h, w, 'bilinear')
+            if combine == 'probs':
+                score = F.softmax(score, axis=1)
+            total = score if total is None else total + score
+            views += 1
+    if combine == 'logits':
+        total = total / views
     if trans_info:
         total = reverse_transform(total, trans_info, mode='bilinear')
     return total
 
 
+def _check_combine(combine):
+    if combine not in AUG_COMBINE:
+        raise ConfigError(
+            "test_config.aug_combine (--aug_combine) must be 'logits' (the "
+            "mean of the views' logits, PaddleSeg 2.8) or 'probs' (the sum of "
+            "their probabilities, PaddleSeg up to 2.7), got {!r}.".format(
+                combine))
+
+
+def to_probabilities(scores, kind):
+    """Class probabilities ``(N, C, H, W)`` from what an inference function
+    returned: softmax of logits, or summed probabilities normalised."""
+    if kind == 'probs':
+        return scores / scores.sum(axis=1, keepdim=True)
+    return F.softmax(scores, axis=1)
+
+
 def build_infer_fn(aug=False, scales=1.0, flip_horizontal=False,
                    flip_vertical=False, is_slide=False, stride=None,
-                   crop_size=None):
+                   crop_size=None, aug_combine='logits'):
     """``fn(model, im, trans_info) -> (N, C, H, W)`` scores with the given
-    options: :func:`aug_inference` when ``aug``, else :func:`inference`."""
+    options: :func:`aug_inference` when ``aug``, else :func:`inference`.
+    ``fn.kind`` says what the scores are (``'logits'`` or ``'probs'``, for
+    :func:`to_probabilities`)."""
     common = dict(is_slide=is_slide, stride=stride, crop_size=crop_size)
     if aug:
-        return functools.partial(aug_inference, scales=scales,
-                                 flip_horizontal=flip_horizontal,
-                                 flip_vertical=flip_vertical, **common)
-    return functools.partial(inference, **common)
+        _check_combine(aug_combine)
+        fn = functools.partial(aug_inference, scales=scales,
+                               flip_horizontal=flip_horizontal,
+                               flip_vertical=flip_vertical,
+                               combine=aug_combine, **common)
+        fn.kind = aug_combine
+        return fn
+    fn = functools.partial(inference, **common)
+    fn.kind = 'logits'
+    return fn

@@ -122,7 +122,8 @@ def _predict_one(model, transforms, path, infer_fn, with_assets=False):
 def predict(model, transforms, image_list, image_dir=None, save_dir='output',
             custom_color=None, palette=None, aug_pred=False, scales=1.0,
             flip_horizontal=False, flip_vertical=False, is_slide=False,
-            stride=None, crop_size=None, kinds=DEFAULT_KINDS):
+            stride=None, crop_size=None, kinds=DEFAULT_KINDS,
+            aug_combine='logits'):
     """Predict every image of ``image_list`` and save the results.
 
     In a distributed run each rank predicts the images ``rank::world_size``.
@@ -139,6 +140,9 @@ def predict(model, transforms, image_list, image_dir=None, save_dir='output',
         aug_pred (bool): Test-time augmentation (scales and flips).
         scales, flip_horizontal, flip_vertical: Augmentation options.
         is_slide, stride, crop_size: Sliding-window options (``(w, h)``).
+        aug_combine (str): How the augmentation combines its views
+            (``'logits'`` or ``'probs'``; see
+            :func:`~paddleseg.core.infer.aug_inference`).
         kinds (tuple[str]): What to write per image (see
             :class:`~paddleseg.core.writers.ResultWriter`). With ``assets``
             the maps of ``model.dump_assets(x)`` (one plain forward of the
@@ -155,7 +159,7 @@ def predict(model, transforms, image_list, image_dir=None, save_dir='output',
         transforms = Compose(transforms)
     writer = ResultWriter(save_dir, image_dir, palette, custom_color, kinds)
     infer_fn = build_infer_fn(aug_pred, scales, flip_horizontal, flip_vertical,
-                              is_slide, stride, crop_size)
+                              is_slide, stride, crop_size, aug_combine)
     with_assets = 'assets' in kinds and hasattr(model, 'dump_assets')
     if 'assets' in kinds and not with_assets:
         logger.info('%s has no dump_assets(x); the results page shows the '

@@ -26,7 +26,8 @@ def load_trained_model(args, check_model=None):
 
     Args:
         args (argparse.Namespace): With ``config``, ``opts``, ``device`` and
-            ``model_path`` (see :func:`paddleseg.utils.cli.add_common_args`).
+            ``model_path`` (see :func:`paddleseg.utils.cli.add_common_args`),
+            and ``device_id`` where the script has it.
         check_model (callable, optional): ``check_model(model)`` runs before
             the weights are read (a tool that needs a kind of model refuses
             the wrong one with its own message, not a weights mismatch).
@@ -35,7 +36,7 @@ def load_trained_model(args, check_model=None):
         TrainedModel: ``(config, builder, model, device)``; ``device`` is
         ``'cpu'`` or ``'gpu'``.
     """
-    device = env.set_device(args.device)
+    device = env.set_device(args.device, getattr(args, 'device_id', None))
     env.init_distributed()  # before anything can fail: see its docstring
     cfg = Config(args.config, opts=args.opts)
     builder = SegBuilder(cfg)

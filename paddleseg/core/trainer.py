@@ -16,13 +16,14 @@ import paddle
 
 from paddleseg.utils import logger, signals
 from paddleseg.utils.errors import ConfigError, StoppedBySignal, TrainingError
-from . import checkpointer, run_dir
-from .data import build_train_loader, check_batch
+from . import run_dir
+from .data import RepeatedDataset, build_train_loader, check_batch
 from .hooks import build_hooks
 from .precision import Precision
-from .resume import check_resume, run_record
+from .resume import check_resume, resume_trainer, run_record
 
-__all__ = ['Trainer', 'train', 'compute_losses', 'TrainingError']
+__all__ = ['Trainer', 'train', 'compute_losses', 'to_static',
+           'TrainingError']
 
 
 def compute_losses(logits_list, label, losses):
@@ -75,11 +76,16 @@ class Trainer:
         precision (Precision): Forward/backward policy.
         batches_per_epoch (int): For the epoch shown in logs.
         world_size (int): Processes of the run (recorded for resuming).
+        repeats (int): Times the training set is repeated per epoch
+            (recorded for resuming).
+
+    A hook may end training early with :meth:`request_stop` (early stop,
+    the end of a profiling window); the step's remaining hooks still run.
     """
 
     def __init__(self, model, raw_model, optimizer, losses, loader, max_iters,
                  batch_size, hooks, precision, batches_per_epoch=1,
-                 world_size=1):
+                 world_size=1, repeats=1):
         self.model = model
         self.raw_model = raw_model
         self.optimizer = optimizer
@@ -90,6 +96,8 @@ class Trainer:
         self.precision = precision
         self.batches_per_epoch = max(1, batches_per_epoch)
         self.world_size = world_size
+        self.repeats = repeats
+        self.stop_reason = None
         self.hooks = hooks
         for hook in hooks:
             hook.trainer = self
@@ -108,8 +116,7 @@ class Trainer:
         iteration (which is also the data position), the precision policy's
         state and each hook's."""
         state = {'iter': self.iter, 'precision': self.precision.state_dict(),
-                 'run': run_record(self.raw_model, self.batch_size,
-                                   self.world_size)}
+                 'run': self._run_record()}
         for hook in self.hooks:
             own = hook.state_dict()
             clash = sorted(set(own) & set(state))
@@ -124,13 +131,41 @@ class Trainer:
                         allow_changes=False):
         """Take back :meth:`state_dict`; a changed run is refused unless
         ``allow_changes`` (see :func:`.resume.check_resume`)."""
-        check_resume(state.get('run'), run_record(
-            self.raw_model, self.batch_size, self.world_size), source,
-            allow_changes)
+        check_resume(state.get('run'), self._run_record(), source,
+                     allow_changes)
         self.start_iter = self.iter = int(state['iter'])
         self.precision.set_state_dict(state.get('precision'))
         for hook in self.hooks:
             hook.load_state_dict(state)
+
+    def _run_record(self):
+        return run_record(self.raw_model, self.batch_size, self.world_size,
+                          self.repeats)
+
+    def checkpoint_files(self):
+        """``{file name: layer}`` the hooks add to each checkpoint folder."""
+        files = {}
+        for hook in self.hooks:
+            own = hook.checkpoint_files()
+            clash = sorted(set(own) & (set(files) | {'model.pdparams',
+                                                     'model.pdopt'}))
+            if clash:
+                raise KeyError('{} writes checkpoint files {} that another '
+                               'part of the trainer writes.'.format(
+                                   type(hook).__name__, clash))
+            files.update(own)
+        return files
+
+    def load_checkpoint_files(self, ckpt_dir):
+        """Give each hook the files it wrote into ``ckpt_dir``."""
+        for hook in self.hooks:
+            hook.load_checkpoint_files(ckpt_dir)
+
+    def request_stop(self, reason):
+        """End training after the current step; ``reason`` is logged."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+            logger.info(reason)
 
     def train(self):
         self.model.train()
@@ -139,7 +174,8 @@ class Trainer:
             hook.before_train()
         try:
             with signals.graceful():
-                while self.iter < self.max_iters:
+                while self.iter < self.max_iters and \
+                        self.stop_reason is None:
                     for hook in self.hooks:
                         hook.before_step()
                     self.run_step()
@@ -223,14 +259,19 @@ def train(model, train_dataset, optimizer, losses, iters, batch_size, save_dir,
           val_dataset=None, resume_model=None, save_interval=1000,
           log_iters=10, num_workers=0, use_vdl=False, keep_checkpoint_max=5,
           do_eval=False, precision='fp32', amp_level='O1', seed=0,
-          eval_kwargs=None, lr_scheduler=None, allow_resume_changes=False):
+          eval_kwargs=None, lr_scheduler=None, allow_resume_changes=False,
+          use_ema=False, early_stop_intervals=None, repeats=1,
+          to_static_training=False, profiler_options=None):
     """Train ``model``; see ``train.py --help`` for the arguments' meaning.
 
     ``lr_scheduler`` is the scheduler the optimizer was built with (stepped
     once per iteration and saved in checkpoints); when None it is taken from
     the optimizer. Rank 0 tidies ``save_dir`` first (:func:`.run_dir.prepare`)
     and, when resuming from a checkpoint older than others there, moves the
-    newer ones aside (:func:`.run_dir.move_newer_aside`).
+    newer ones aside (:func:`.run_dir.move_newer_aside`). ``repeats`` repeats
+    the training set in every epoch (:class:`.data.RepeatedDataset`);
+    ``to_static_training`` runs the forward pass as a static program
+    (:func:`to_static`).
 
     Returns:
         Trainer: the finished trainer (its ``iter``, ``start_iter``, hooks).
@@ -241,37 +282,32 @@ def train(model, train_dataset, optimizer, losses, iters, batch_size, save_dir,
     amp = Precision(precision, amp_level, on_gpu)
     raw_model = model
     model, optimizer = amp.decorate(model, optimizer)
+    loader, sampler = build_train_loader(
+        RepeatedDataset.of(train_dataset, repeats), batch_size, seed,
+        num_workers, rank, world_size)
+    if lr_scheduler is None:
+        lr_scheduler = _scheduler_of(optimizer)
+    # Before any conversion: the moving average copies the plain model.
+    hooks = build_hooks(lr_scheduler, save_dir, save_interval,
+                        keep_checkpoint_max, log_iters, val_dataset, do_eval,
+                        use_vdl, eval_kwargs, is_writer=rank == 0,
+                        ema_model=raw_model if use_ema else None,
+                        early_stop_intervals=early_stop_intervals,
+                        profiler_options=profiler_options)
+    if to_static_training:
+        model = to_static(model)
     if world_size > 1:
         if on_gpu:
             model = paddle.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         raw_model = model
         model = paddle.DataParallel(model)
-    loader, sampler = build_train_loader(train_dataset, batch_size, seed,
-                                         num_workers, rank, world_size)
-    if lr_scheduler is None:
-        lr_scheduler = _scheduler_of(optimizer)
-    hooks = build_hooks(lr_scheduler, save_dir, save_interval,
-                        keep_checkpoint_max, log_iters, val_dataset, do_eval,
-                        use_vdl, eval_kwargs, is_writer=rank == 0)
     trainer = Trainer(model, raw_model, optimizer, losses, loader, iters,
                       batch_size, hooks, amp, sampler.batches_per_epoch(),
-                      world_size)
+                      world_size, repeats)
     if rank == 0:
         run_dir.prepare(save_dir)
-    if resume_model == 'auto':
-        resume_model = checkpointer.latest_checkpoint(save_dir)
-        if resume_model is None:
-            logger.info('No checkpoint in %s to resume from; starting at '
-                        'iteration 0.', save_dir)
-    if resume_model:
-        # The run is checked against the checkpoint before any weight moves.
-        state = checkpointer.read_checkpoint_state(resume_model)
-        trainer.load_state_dict(state, resume_model, allow_resume_changes)
-        checkpointer.load_checkpoint(resume_model, raw_model, optimizer, state)
-        logger.info('Resumed from %s at iteration %d.', resume_model,
-                    trainer.iter)
-        if rank == 0:
-            run_dir.move_newer_aside(save_dir, trainer.iter)
+    resume_trainer(trainer, resume_model, save_dir, allow_resume_changes,
+                   is_writer=rank == 0)
     sampler.set_position(trainer.iter)
     if trainer.iter >= iters:
         logger.info('The checkpoint is at iteration %d >= iters %d; nothing '
@@ -279,3 +315,14 @@ def train(model, train_dataset, optimizer, losses, iters, batch_size, save_dir,
         return trainer
     trainer.train()
     return trainer
+
+
+def to_static(model):
+    """``model`` with its forward pass converted by ``paddle.jit.to_static``
+    (PaddleSeg's ``to_static_training``): the same layer and weights, the
+    forward run as a static program; losses, backward and the update stay
+    in eager mode, as in PaddleSeg."""
+    model = paddle.jit.to_static(model)
+    logger.info('Training with the forward pass converted to a static '
+                'program (to_static_training).')
+    return model

@@ -18,8 +18,9 @@ from paddleseg.utils.errors import DataError
 from paddleseg.utils.fileio import atomic_write_json
 from paddleseg.utils.metrics import (calculate_confusion, format_summary,
                                      format_table, metrics_from_confusion)
+from paddleseg.utils.roc import RocAccumulator
 from .data import SafeDataset, check_batch
-from .infer import build_infer_fn
+from .infer import build_infer_fn, to_probabilities
 
 __all__ = ['evaluate']
 
@@ -41,22 +42,29 @@ def _samples(dataset, indices, num_workers):
     return (check_batch(sample) for sample in loader)
 
 
-def _predict_ids(model, sample, infer_fn):
-    """Class ids ``(H, W)`` of one sample at its label's size."""
+def _predict(model, sample, infer_fn, roc):
+    """Class ids ``(H, W)`` of one sample at its label's size; its
+    probabilities go to ``roc`` when there is one."""
     im = paddle.to_tensor(np.asarray(sample['img'])[np.newaxis])
     out = infer_fn(model, im, sample.get('trans_info'))
-    return paddle.argmax(out, axis=1)[0].numpy()
+    pred = paddle.argmax(out, axis=1)[0].numpy()
+    if roc is not None and pred.shape == np.shape(sample['label']):
+        roc.add(to_probabilities(out, infer_fn.kind)[0].numpy(),
+                sample['label'])
+    return pred
 
 
-def _confusion(model, dataset, indices, num_workers, infer_fn, show_bar):
-    """Summed confusion matrix of the samples at ``indices``."""
+def _confusion(model, dataset, indices, num_workers, infer_fn, show_bar,
+               roc=None):
+    """Summed confusion matrix of the samples at ``indices`` (and their
+    probabilities counted in ``roc``)."""
     n = dataset.num_classes
     conf = np.zeros((n, n), dtype=np.int64)
     bar = tqdm(total=len(indices), desc='eval', unit='img', leave=False,
                dynamic_ncols=True, disable=None if show_bar else True)
     try:
         for sample in _samples(dataset, indices, num_workers):
-            pred = _predict_ids(model, sample, infer_fn)
+            pred = _predict(model, sample, infer_fn, roc)
             label = np.asarray(sample['label'])
             if pred.shape != label.shape:
                 raise DataError(
@@ -72,7 +80,7 @@ def _confusion(model, dataset, indices, num_workers, infer_fn, show_bar):
 
 
 def _all_reduce(conf):
-    """Sum the confusion matrices of all ranks."""
+    """Sum an int64 array (confusion matrix, histograms) over all ranks."""
     tensor = paddle.to_tensor(conf, dtype='int64')
     paddle.distributed.all_reduce(tensor)
     return tensor.numpy()
@@ -113,7 +121,7 @@ def _report(metrics, dataset, num_images, print_detail, save_dir):
 def evaluate(model, eval_dataset, aug_eval=False, scales=1.0,
              flip_horizontal=False, flip_vertical=False, is_slide=False,
              stride=None, crop_size=None, num_workers=0, print_detail=True,
-             save_dir=None):
+             save_dir=None, aug_combine='logits', auc_roc=False):
     """Evaluate ``model`` on ``eval_dataset`` (batch size 1).
 
     Args:
@@ -132,29 +140,41 @@ def evaluate(model, eval_dataset, aug_eval=False, scales=1.0,
         num_workers (int): DataLoader worker processes (0: load in-process).
         print_detail (bool): Log the per-class table.
         save_dir (str|None): Rank 0 also writes ``save_dir/metrics.json``.
+        aug_combine (str): How the augmentation combines its views:
+            ``'logits'`` (their mean, PaddleSeg 2.8) or ``'probs'`` (the sum
+            of their probabilities, PaddleSeg up to 2.7).
+        auc_roc (bool): Also compute the area under the ROC curve of the
+            pixels' class probabilities (:mod:`paddleseg.utils.roc`).
 
     Returns:
-        dict: ``mIoU``, ``Acc``, ``Kappa``, ``Dice`` (floats) and the lists
-        ``class_iou``, ``class_precision``, ``class_recall``, ``class_dice``
-        (NaN where undefined).
+        dict: ``mIoU``, ``Acc``, ``Kappa``, ``Dice`` (floats), ``Auc_roc``
+        with ``auc_roc``, and the lists ``class_iou``, ``class_precision``,
+        ``class_recall``, ``class_dice`` (NaN where undefined).
     """
     rank = paddle.distributed.get_rank()
     world_size = paddle.distributed.get_world_size()
     indices = list(range(rank, len(eval_dataset), world_size))
     infer_fn = build_infer_fn(aug_eval, scales, flip_horizontal,
-                              flip_vertical, is_slide, stride, crop_size)
+                              flip_vertical, is_slide, stride, crop_size,
+                              aug_combine)
+    roc = (RocAccumulator(eval_dataset.num_classes, eval_dataset.ignore_index)
+           if auc_roc else None)
     was_training = model.training
     model.eval()
     try:
         with paddle.no_grad():
             conf = _confusion(model, eval_dataset, indices, num_workers,
-                              infer_fn, show_bar=rank == 0)
+                              infer_fn, show_bar=rank == 0, roc=roc)
     finally:
         if was_training:
             model.train()
     if world_size > 1:
         conf = _all_reduce(conf)
+        if roc is not None:
+            roc.hist = _all_reduce(roc.hist)
     metrics = metrics_from_confusion(conf)
+    if roc is not None:
+        metrics['Auc_roc'] = roc.auc()
     if rank == 0:
         _report(metrics, eval_dataset, len(eval_dataset), print_detail,
                 save_dir)

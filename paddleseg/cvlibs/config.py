@@ -141,6 +141,10 @@ class Config:
         return self.dic.get('test_config', {})
 
     @property
+    def to_static_training(self):
+        return bool(self.dic.get('to_static_training', False))
+
+    @property
     def export_config(self):
         return self.dic.get('export', {})
 

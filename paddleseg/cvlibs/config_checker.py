@@ -33,7 +33,8 @@ _TOP_LEVEL = {
 _TEST_CONFIG = {
     'aug_eval': bool, 'scales': (numbers.Real, list), 'flip_horizontal': bool,
     'flip_vertical': bool, 'is_slide': bool, 'crop_size': list,
-    'stride': list, 'auc_roc': bool,
+    'stride': list, 'auc_roc': bool, 'aug_combine': str,
+    'use_multilabel': bool,
 }
 _EXPORT = {'transforms': list, 'input_shape': list, 'output_op': str}
 _LOSS = {'types': list, 'coef': list}
@@ -320,3 +321,8 @@ def _test_config_values(dic):
             return ('test_config.{} must be [width, height] in positive '
                     'integers (e.g. [769, 769]), got {!r}.'.format(
                         key, test[key]))
+    if test.get('aug_combine', 'logits') not in ('logits', 'probs'):
+        return ("test_config.aug_combine must be 'logits' (the mean of the "
+                "augmented views' logits, PaddleSeg 2.8) or 'probs' (the sum "
+                'of their probabilities, PaddleSeg up to 2.7), got {!r}.'
+                .format(test['aug_combine']))

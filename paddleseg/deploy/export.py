@@ -1,6 +1,8 @@
 """Export a trained model for Paddle Inference: the static program
 (``model.json`` in Paddle 3's PIR format, ``model.pdiparams``) and PaddleSeg's
-``deploy.yaml`` beside it.
+``deploy.yaml`` beside it; with ``for_fd`` (``export.py --for_fd``) the names
+FastDeploy and PaddleX look for: ``inference.json``, ``inference.pdiparams``
+and ``inference.yml`` (same content).
 
 The exported graph differs from the training graph only in form, never in
 what it computes: bilinear resizing and LeakyReLU take forms that Paddle
@@ -25,11 +27,22 @@ from paddleseg.utils import logger
 from paddleseg.utils.errors import SegError
 
 __all__ = ['OUTPUT_OPS', 'ExportedNet', 'add_export_args', 'export_model',
-           'export_settings', 'deploy_dict']
+           'export_settings', 'deploy_dict', 'export_files']
 MODEL_FILE, PARAMS_FILE, DEPLOY_FILE = ('model.json', 'model.pdiparams',
                                         'deploy.yaml')
+# The names of an export for FastDeploy/PaddleX (PaddleSeg's --for_fd; with
+# Paddle 3 the program is a .json, as PaddleX's own models ship it).
+FD_MODEL_FILE, FD_PARAMS_FILE, FD_DEPLOY_FILE = (
+    'inference.json', 'inference.pdiparams', 'inference.yml')
 # What an exported model outputs (export.py, tools/export_onnx.py).
 OUTPUT_OPS = ('argmax', 'softmax', 'none')
+
+
+def export_files(for_fd=False):
+    """``(model, params, deploy)`` file names of an export."""
+    if for_fd:
+        return FD_MODEL_FILE, FD_PARAMS_FILE, FD_DEPLOY_FILE
+    return MODEL_FILE, PARAMS_FILE, DEPLOY_FILE
 
 
 def add_export_args(parser):
@@ -80,11 +93,14 @@ def export_settings(cfg, input_shape=None, output_op=None):
                                                           'argmax')
 
 
-def deploy_dict(transforms, input_shape, output_op, palette=None):
-    """The content of ``deploy.yaml`` in PaddleSeg's format."""
+def deploy_dict(transforms, input_shape, output_op, palette=None,
+                for_fd=False):
+    """The content of ``deploy.yaml`` (``inference.yml`` with ``for_fd``)
+    in PaddleSeg's format."""
+    model_file, params_file, _ = export_files(for_fd)
     deploy = {
-        'model': MODEL_FILE,
-        'params': PARAMS_FILE,
+        'model': model_file,
+        'params': params_file,
         'transforms': transforms,
         'input_shape': [int(s) for s in input_shape],
         'output_op': output_op,
@@ -123,8 +139,10 @@ def _check_input_shape(input_shape, model):
 
 def export_model(model, save_dir, transforms, input_shape=None,
                  output_op='argmax', cca_backend='auto', palette=None,
-                 device='cpu'):
-    """Write ``model.json``, ``model.pdiparams`` and ``deploy.yaml``.
+                 device='cpu', for_fd=False):
+    """Write ``model.json``, ``model.pdiparams`` and ``deploy.yaml`` (with
+    ``for_fd``: ``inference.json``, ``inference.pdiparams`` and
+    ``inference.yml``).
 
     The files are written in a temporary folder inside ``save_dir`` and then
     moved in, ``deploy.yaml`` last, so an interrupted export never leaves a
@@ -141,6 +159,7 @@ def export_model(model, save_dir, transforms, input_shape=None,
             ``native`` or ``reference``.
         palette (list, optional): RGB triples recorded for ``infer.py``.
         device (str): The device the model is exported for.
+        for_fd (bool): Use the file names FastDeploy and PaddleX expect.
 
     Returns:
         dict: Paths of ``model``, ``params`` and ``deploy``.
@@ -158,14 +177,16 @@ def export_model(model, save_dir, transforms, input_shape=None,
     os.makedirs(save_dir, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix='.export-', dir=save_dir)
     try:
+        names = export_files(for_fd)
         static = paddle.jit.to_static(net, input_spec=spec, full_graph=True)
-        paddle.jit.save(static, os.path.join(tmp, 'model'))
-        with open(os.path.join(tmp, DEPLOY_FILE), 'w') as f:
-            yaml.safe_dump(deploy_dict(transforms, shape, output_op, palette),
-                           f, sort_keys=False, default_flow_style=None)
+        paddle.jit.save(static, os.path.join(
+            tmp, os.path.splitext(names[0])[0]))
+        with open(os.path.join(tmp, names[2]), 'w') as f:
+            yaml.safe_dump(deploy_dict(transforms, shape, output_op, palette,
+                                       for_fd), f, sort_keys=False,
+                           default_flow_style=None)
         paths = {}
-        for key, name in (('model', MODEL_FILE), ('params', PARAMS_FILE),
-                          ('deploy', DEPLOY_FILE)):
+        for key, name in zip(('model', 'params', 'deploy'), names):
             paths[key] = os.path.join(save_dir, name)
             os.replace(os.path.join(tmp, name), paths[key])
     finally:

@@ -1,6 +1,7 @@
-"""Load an exported model for Paddle Inference: ``deploy.yaml``, the model
-file (Paddle 3's ``model.json`` or the legacy ``model.pdmodel``) and the
-criss-cross attention operator library when the graph uses it.
+"""Load an exported model for Paddle Inference: ``deploy.yaml`` (or the
+``inference.yml`` of an export for FastDeploy), the model file (Paddle 3's
+``.json`` or the legacy ``.pdmodel``) and the criss-cross attention operator
+library when the graph uses it.
 """
 
 import os
@@ -12,11 +13,13 @@ from paddle import inference
 from paddleseg.ops import load_native
 from paddleseg.ops.criss_cross_attention import OP_NAME
 from paddleseg.ops.native import native_error
+from paddleseg.utils import cli
 from paddleseg.utils.errors import SegError
 from paddleseg.utils.runtime import default_cpu_threads
-from .export import DEPLOY_FILE, MODEL_FILE, PARAMS_FILE
+from .export import DEPLOY_FILE, FD_DEPLOY_FILE, MODEL_FILE
 
-__all__ = ['DeployConfig', 'uses_native_op', 'create_predictor']
+__all__ = ['DeployConfig', 'uses_native_op', 'create_predictor',
+           'add_predictor_args', 'check_predictor_args']
 
 _LEGACY_MODEL = 'model.pdmodel'
 
@@ -27,7 +30,8 @@ class DeployConfig:
     absolute.
 
     Args:
-        path (str): ``deploy.yaml`` or the folder holding it.
+        path (str): ``deploy.yaml`` (or ``inference.yml``) or the folder
+            holding it.
 
     Raises:
         SegError: a missing or malformed file, or model files that are not
@@ -36,7 +40,10 @@ class DeployConfig:
 
     def __init__(self, path):
         if os.path.isdir(path):
+            fd = os.path.join(path, FD_DEPLOY_FILE)
             path = os.path.join(path, DEPLOY_FILE)
+            if not os.path.isfile(path) and os.path.isfile(fd):
+                path = fd
         if not os.path.isfile(path):
             raise SegError("Deploy config '{}' does not exist; pass the "
                            'deploy.yaml that export.py wrote.'.format(path))
@@ -54,7 +61,8 @@ class DeployConfig:
         self.dic = dic['Deploy']
         self.dir = os.path.dirname(os.path.abspath(path))
         self.model_file = self._model_file()
-        self.params_file = self._file('params', PARAMS_FILE)
+        self.params_file = self._file('params', os.path.splitext(
+            os.path.basename(self.model_file))[0] + '.pdiparams')
 
     def _file(self, key, default):
         path = os.path.join(self.dir, str(self.dic.get(key) or default))
@@ -65,16 +73,21 @@ class DeployConfig:
         return path
 
     def _model_file(self):
-        """``Deploy.model``; a ``.pdmodel`` written by an older export falls
-        back to ``model.json`` beside it and the other way round."""
+        """``Deploy.model``; a ``.pdmodel`` falls back to the ``.json`` of
+        the same name beside it (PaddleSeg's --for_fd names
+        ``inference.pdmodel`` even where Paddle 3 wrote ``inference.json``)
+        and the other way round, then to ``model.json``/``model.pdmodel``."""
         name = str(self.dic.get('model') or MODEL_FILE)
-        for candidate in (name, MODEL_FILE, _LEGACY_MODEL):
+        stem = os.path.splitext(name)[0]
+        for candidate in (name, stem + '.json', stem + '.pdmodel', MODEL_FILE,
+                          _LEGACY_MODEL):
             path = os.path.join(self.dir, candidate)
             if os.path.isfile(path):
                 return path
         raise SegError("The model file '{}' named by Deploy.model in '{}' "
-                       'does not exist (nor model.json or model.pdmodel); '
-                       're-export the model.'.format(name, self.path))
+                       'does not exist (nor {}.json, {}.pdmodel, model.json '
+                       'or model.pdmodel); re-export the model.'.format(
+                           name, self.path, stem, stem))
 
     @property
     def transforms(self):
@@ -112,8 +125,69 @@ def load_op_library(model_file):
             'reference.'.format(model_file, native_error()))
 
 
+def add_predictor_args(parser):
+    """The Paddle Inference flags of PaddleSeg's ``deploy/python/infer.py``
+    (device, CPU threads, oneDNN, TensorRT, precision, logging)."""
+    cli.add_device_arg(parser)
+    parser.add_argument('--cpu_threads', type=int, default=None,
+                        help='Default: $OMP_NUM_THREADS, else the core count.')
+    parser.add_argument('--enable_mkldnn', type=cli.parse_bool, nargs='?',
+                        const=True, default=True, help='oneDNN on CPU '
+                        '(default True; --enable_mkldnn False turns it off).')
+    parser.add_argument('--use_trt', type=cli.parse_bool, nargs='?',
+                        const=True, default=False, help='TensorRT on GPU.')
+    parser.add_argument('--precision', choices=['fp32', 'fp16', 'int8'],
+                        default='fp32')
+    parser.add_argument('--min_subgraph_size', type=int, default=None,
+                        help='Smallest subgraph TensorRT takes (default 3; '
+                        'with --use_trt only).')
+    parser.add_argument('--enable_auto_tune', type=cli.parse_bool, nargs='?',
+                        const=True, default=False, help="Collect TensorRT's "
+                        'dynamic shapes from the first 10 images first '
+                        '(with --use_trt only).')
+    parser.add_argument('--auto_tuned_shape_file', default=None,
+                        help='Where the tuned shapes go (default '
+                        'auto_tune_tmp.pbtxt, removed afterwards).')
+    parser.add_argument('--print_detail', type=cli.parse_bool, nargs='?',
+                        const=True, default=False, help="Show Paddle "
+                        "Inference's own log (default False here; PaddleSeg's "
+                        'default is True).')
+
+
+def check_predictor_args(args):
+    """Refuse TensorRT settings that cannot take effect, in one sentence.
+
+    Raises:
+        SegError: ``--use_trt`` off the GPU, or a TensorRT knob without it.
+    """
+    gpu = (args.device or ('gpu' if paddle.is_compiled_with_cuda()
+                           else 'cpu')) == 'gpu'
+    build = ('' if paddle.is_compiled_with_cuda() else
+             ' (this Paddle build has no CUDA)')
+    if args.use_trt and not gpu:
+        raise SegError('--use_trt True: TensorRT runs on the GPU only{}; use '
+                       'a paddlepaddle-gpu build with TensorRT and --device '
+                       'gpu, or drop --use_trt.'.format(build))
+    knobs = [flag for flag, given in (
+        ('--min_subgraph_size', args.min_subgraph_size is not None),
+        ('--enable_auto_tune True', args.enable_auto_tune),
+        ('--auto_tuned_shape_file', args.auto_tuned_shape_file is not None))
+        if given]
+    if knobs and not args.use_trt:
+        raise SegError('{} only applies to TensorRT, which this run does not '
+                       'use{}; add --device gpu --use_trt True on a '
+                       'paddlepaddle-gpu build with TensorRT, or drop it.'
+                       .format(', '.join(knobs), build))
+    if args.auto_tuned_shape_file is not None and not args.enable_auto_tune:
+        raise SegError('--auto_tuned_shape_file is where --enable_auto_tune '
+                       'True writes the shapes it collects; add that flag or '
+                       'drop this one.')
+
+
 def create_predictor(deploy, device='cpu', cpu_threads=None,
-                     enable_mkldnn=True, use_trt=False, precision='fp32'):
+                     enable_mkldnn=True, use_trt=False, precision='fp32',
+                     min_subgraph_size=3, tuned_shapes=None,
+                     collect_shapes=None, print_detail=False):
     """A Paddle Inference predictor for a :class:`DeployConfig`.
 
     Args:
@@ -124,13 +198,24 @@ def create_predictor(deploy, device='cpu', cpu_threads=None,
         enable_mkldnn (bool): oneDNN on CPU.
         use_trt (bool): TensorRT on GPU.
         precision (str): ``fp32``; on GPU also ``fp16``, and ``int8`` with
-            TensorRT. The GPU branch is untested here (no Paddle GPU build).
+            TensorRT.
+        min_subgraph_size (int): Smallest subgraph TensorRT takes.
+        tuned_shapes (str, optional): TensorRT's dynamic shapes collected by
+            a predictor made with ``collect_shapes`` (else PaddleSeg's fixed
+            range, 100x100 to 2000x3000).
+        collect_shapes (str, optional): Record the input shapes of every
+            subgraph into this file (GPU, no TensorRT).
+        print_detail (bool): Keep Paddle Inference's own log.
+
+    The GPU branches are untested here (no Paddle GPU build).
     """
     load_op_library(deploy.model_file)
     config = inference.Config(deploy.model_file, deploy.params_file)
-    config.disable_glog_info()
+    if not print_detail:
+        config.disable_glog_info()
     if device == 'gpu':
-        _setup_gpu(config, use_trt, precision)
+        _setup_gpu(config, use_trt, precision, min_subgraph_size,
+                   tuned_shapes, collect_shapes)
     else:
         if precision != 'fp32':
             raise SegError('--precision {} needs --device gpu; on CPU the '
@@ -150,7 +235,8 @@ def create_predictor(deploy, device='cpu', cpu_threads=None,
                            deploy.model_file, str(e).strip()[:300])) from e
 
 
-def _setup_gpu(config, use_trt, precision):
+def _setup_gpu(config, use_trt, precision, min_subgraph_size=3,
+               tuned_shapes=None, collect_shapes=None):
     if not paddle.is_compiled_with_cuda():
         raise SegError('--device gpu was requested but this Paddle build has '
                        'no CUDA; install paddlepaddle-gpu or use --device '
@@ -162,8 +248,17 @@ def _setup_gpu(config, use_trt, precision):
         raise SegError('--precision int8 needs --use_trt (TensorRT '
                        'calibration); use fp32 or fp16 without it.')
     config.enable_use_gpu(256, 0, kinds[precision])
+    if collect_shapes:
+        config.collect_shape_range_info(collect_shapes)
     if use_trt:
         config.enable_tensorrt_engine(
-            workspace_size=1 << 30, max_batch_size=1, min_subgraph_size=3,
+            workspace_size=1 << 30, max_batch_size=1,
+            min_subgraph_size=min_subgraph_size,
             precision_mode=kinds[precision], use_static=False,
             use_calib_mode=precision == 'int8')
+        if tuned_shapes:
+            config.enable_tuned_tensorrt_dynamic_shape(tuned_shapes, True)
+        else:  # PaddleSeg's range for an input of any size
+            config.set_trt_dynamic_shape_info(
+                {'x': [1, 3, 100, 100]}, {'x': [1, 3, 2000, 3000]},
+                {'x': [1, 3, 512, 1024]})

@@ -122,3 +122,14 @@ class Segmenter:
         if 'assets' in kinds:
             writer.write_page(images)
         return written
+
+    def warm_up(self, images, batch_size=1):
+        """Run the predictor over ``images`` and write nothing (TensorRT's
+        shape collection for ``infer.py --enable_auto_tune``)."""
+        for first in range(0, len(images), batch_size):
+            groups = {}
+            for path in images[first:first + batch_size]:
+                img = self._preprocess(path)['img']
+                groups.setdefault(img.shape, []).append(img)
+            for batch in groups.values():
+                self.predict(batch)

@@ -18,8 +18,13 @@ __all__ = ['set_device', 'set_seed', 'env_info', 'write_run_record',
            'init_distributed']
 
 
-def set_device(device=None):
-    """Select ``cpu``/``gpu`` (default: gpu when Paddle has CUDA)."""
+def set_device(device=None, device_id=None):
+    """Select ``cpu``/``gpu`` (default: gpu when Paddle has CUDA).
+
+    On a GPU, ``device_id`` (``predict.py --device_id``) picks the card;
+    otherwise the one a distributed launch assigned (card 0 alone). On the
+    CPU it is ignored, as in PaddleSeg.
+    """
     if device is None:
         device = 'gpu' if paddle.is_compiled_with_cuda() else 'cpu'
     if device == 'gpu' and not paddle.is_compiled_with_cuda():
@@ -27,7 +32,8 @@ def set_device(device=None):
                        'no CUDA; install paddlepaddle-gpu or use --device cpu.')
     if device == 'gpu':
         rank_gpu = int(os.environ.get('FLAGS_selected_gpus', '0').split(',')[0])
-        paddle.set_device('gpu:{}'.format(rank_gpu))
+        paddle.set_device('gpu:{}'.format(
+            rank_gpu if device_id is None else int(device_id)))
     else:
         paddle.set_device('cpu')
     return device

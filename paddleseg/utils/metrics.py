@@ -154,6 +154,8 @@ def format_table(metrics, class_names=None):
 
 
 def format_summary(metrics):
-    """``'mIoU: 0.xxxx Acc: 0.xxxx Kappa: 0.xxxx Dice: 0.xxxx'``."""
+    """``'mIoU: 0.xxxx Acc: 0.xxxx Kappa: 0.xxxx Dice: 0.xxxx'``, then
+    ``Auc_roc: 0.xxxx`` when the metrics hold it (as PaddleSeg prints)."""
+    keys = ('mIoU', 'Acc', 'Kappa', 'Dice', 'Auc_roc')
     return ' '.join('{}: {:.4f}'.format(k, metrics[k])
-                    for k in ('mIoU', 'Acc', 'Kappa', 'Dice'))
+                    for k in keys if k in metrics)

@@ -107,12 +107,16 @@ def resolve_weights(path):
     if path.startswith(('http://', 'https://')):
         path = _download(path)
     if os.path.isdir(path):
-        for ext in _WEIGHT_FILES:
-            candidate = os.path.join(path, 'model' + ext)
-            if os.path.isfile(candidate):
-                return candidate
+        # ema_model: the moving average PaddleSeg's --use_ema keeps, alone
+        # in ema_best_model/.
+        for stem in ('model', 'ema_model'):
+            for ext in _WEIGHT_FILES:
+                candidate = os.path.join(path, stem + ext)
+                if os.path.isfile(candidate):
+                    return candidate
         raise CheckpointError('{} is a folder without model.pdparams (or '
-                              'model.safetensors); give the weights file or '
+                              'model.safetensors, or the ema_model.pdparams '
+                              'of ema_best_model/); give the weights file or '
                               'its folder.'.format(path))
     if not os.path.isfile(path):
         raise CheckpointError('Weights file {} does not exist; check the path.'

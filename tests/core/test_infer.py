@@ -1,11 +1,14 @@
-"""Inference helpers: reverse_transform, sliding window, flips and scales."""
+"""Inference helpers: reverse_transform, sliding window, flips and scales,
+and the two ways of combining augmented views (PaddleSeg 2.8's mean of
+logits, the default, and the earlier sum of probabilities)."""
 
 import numpy as np
 import paddle
 import pytest
 
 from paddleseg.core.infer import (aug_inference, build_infer_fn, inference,
-                                  reverse_transform, slide_inference)
+                                  reverse_transform, slide_inference,
+                                  to_probabilities)
 from paddleseg.utils.errors import ConfigError
 
 
@@ -130,57 +133,127 @@ def test_slide_argument_errors():
         inference(PerPixel(), x, is_slide=True, crop_size=(4, 4))
 
 
-def test_aug_flips_of_an_equivariant_model_sum_identical_views():
+@pytest.mark.parametrize('combine', ['logits', 'probs'])
+def test_aug_flips_of_an_equivariant_model_combine_identical_views(combine):
     model = PerPixel()
     x = paddle.randn([1, 3, 5, 7])
     with paddle.no_grad():
-        prob = softmax(inference(model, x).numpy())
+        logit = inference(model, x).numpy()
         both = aug_inference(model, x, None, flip_horizontal=True,
-                             flip_vertical=True).numpy()
-        plain = aug_inference(model, x, None).numpy()
-    np.testing.assert_allclose(plain, prob, rtol=1e-5)
-    np.testing.assert_allclose(both, 4 * prob, rtol=1e-5)
+                             flip_vertical=True, combine=combine).numpy()
+        plain = aug_inference(model, x, None, combine=combine).numpy()
+    # Four identical views: their mean is the logits, their probability sum
+    # four times the probabilities.
+    one = logit if combine == 'logits' else softmax(logit)
+    np.testing.assert_allclose(plain, one, rtol=1e-5, atol=1e-6)
+    views = 1 if combine == 'logits' else 4
+    np.testing.assert_allclose(both, views * one, rtol=1e-5, atol=1e-6)
 
 
 def test_aug_flips_are_undone():
     x = paddle.zeros([1, 3, 4, 6])
     with paddle.no_grad():
-        base = softmax(inference(Pattern(), x).numpy())
+        base = inference(Pattern(), x).numpy()
         hflip = aug_inference(Pattern(), x, None, flip_horizontal=True)
         vflip = aug_inference(Pattern(), x, None, flip_vertical=True)
-    np.testing.assert_allclose(hflip.numpy(), base + base[..., ::-1],
+        hprob = aug_inference(Pattern(), x, None, flip_horizontal=True,
+                              combine='probs')
+    np.testing.assert_allclose(hflip.numpy(), (base + base[..., ::-1]) / 2,
                                rtol=1e-5)
-    np.testing.assert_allclose(vflip.numpy(), base + base[:, :, ::-1],
-                               rtol=1e-5)
+    np.testing.assert_allclose(vflip.numpy(),
+                               (base + base[:, :, ::-1]) / 2, rtol=1e-5)
+    p = softmax(base)
+    np.testing.assert_allclose(hprob.numpy(), p + p[..., ::-1], rtol=1e-5)
+
+
+class Bias(paddle.nn.Layer):
+    """Constant logits [1, 0, -1] whatever the input."""
+
+    def forward(self, x):
+        n, _, h, w = x.shape
+        bias = paddle.to_tensor([1.0, 0.0, -1.0]).reshape([1, 3, 1, 1])
+        return [bias.expand([n, 3, h, w])]
 
 
 def test_aug_scales_and_trans_info():
-    class Bias(paddle.nn.Layer):
-        def forward(self, x):
-            n, _, h, w = x.shape
-            bias = paddle.to_tensor([1.0, 0.0, -1.0]).reshape([1, 3, 1, 1])
-            return [bias.expand([n, 3, h, w])]
-
     model = CountCalls()
     x = paddle.zeros([1, 3, 8, 10])
     with paddle.no_grad():
         aug_inference(model, x, None, scales=[0.5, 1.5])
         out = aug_inference(Bias(), x, [('padding', (7, 9))],
                             scales=[0.5, 1.0, 1.5])
+        probs = aug_inference(Bias(), x, [('padding', (7, 9))],
+                              scales=[0.5, 1.0, 1.5], combine='probs')
+    # Each scale is resized from the input itself (8x10), not from the
+    # previous scale's image.
     assert model.shapes == [(4, 5), (12, 15)]
+    assert out.shape == probs.shape == [1, 3, 7, 9]
+    np.testing.assert_allclose(out.numpy()[0, :, 3, 4], [1.0, 0.0, -1.0],
+                               rtol=1e-6)
     expected = 3 * softmax(np.array([[1.0, 0.0, -1.0]]))[0]
-    assert out.shape == [1, 3, 7, 9]
-    np.testing.assert_allclose(out.numpy()[0, :, 3, 4], expected, rtol=1e-5)
+    np.testing.assert_allclose(probs.numpy()[0, :, 3, 4], expected,
+                               rtol=1e-5)
     with pytest.raises(ConfigError, match='scales must be positive'):
         aug_inference(Bias(), x, None, scales=[])
+    with pytest.raises(ConfigError, match="aug_combine .* got 'mean'"):
+        aug_inference(Bias(), x, None, combine='mean')
+
+
+class ByHeight(paddle.nn.Layer):
+    """Two-class logits fixed per input height: what a model whose answer
+    changes with the scale looks like to the augmentation."""
+
+    TABLE = {4: [10.0, 0.0], 8: [0.0, 2.0], 16: [0.0, 2.0]}
+
+    def forward(self, x):
+        n, _, h, w = x.shape
+        logit = paddle.to_tensor(self.TABLE[h]).reshape([1, 2, 1, 1])
+        return [logit.expand([n, 2, h, w])]
+
+
+def test_the_two_ways_of_combining_views_by_hand():
+    # Views at scales 0.5, 1 and 2 of an 8x8 input give the logits
+    # [10, 0], [0, 2] and [0, 2]. PaddleSeg 2.8 averages them: [10/3, 4/3],
+    # class 0. PaddleSeg up to 2.7 summed softmax([10, 0]) = [0.99995,
+    # 0.0000454] and twice softmax([0, 2]) = [0.11920, 0.88080]:
+    # [1.23836, 1.76164], class 1.
+    x = paddle.zeros([1, 3, 8, 8])
+    with paddle.no_grad():
+        mean = aug_inference(ByHeight(), x, None, scales=[0.5, 1.0, 2.0])
+        summed = aug_inference(ByHeight(), x, None, scales=[0.5, 1.0, 2.0],
+                               combine='probs')
+    np.testing.assert_allclose(mean.numpy()[0, :, 5, 2], [10 / 3, 4 / 3],
+                               rtol=1e-6)
+    e2 = np.exp(2.0)
+    by_hand = [1 / (1 + np.exp(-10.0)) + 2 / (1 + e2),
+               np.exp(-10.0) / (1 + np.exp(-10.0)) + 2 * e2 / (1 + e2)]
+    np.testing.assert_allclose(summed.numpy()[0, :, 5, 2], by_hand,
+                               rtol=1e-5)
+    np.testing.assert_allclose(by_hand, [1.23836, 1.76164], atol=1e-5)
+    assert int(paddle.argmax(mean, axis=1)[0, 5, 2]) == 0
+    assert int(paddle.argmax(summed, axis=1)[0, 5, 2]) == 1
+    # Probabilities for the AUC: softmax of the mean, or the normalised sum.
+    p_mean = to_probabilities(mean, 'logits').numpy()[0, :, 5, 2]
+    p_sum = to_probabilities(summed, 'probs').numpy()[0, :, 5, 2]
+    np.testing.assert_allclose(p_mean, softmax(np.array([[10 / 3, 4 / 3]]))[0],
+                               rtol=1e-5)
+    np.testing.assert_allclose(p_sum, np.array(by_hand) / 3, rtol=1e-5)
 
 
 def test_build_infer_fn_picks_the_path():
     model = PerPixel()
     x = paddle.randn([1, 3, 6, 6])
     with paddle.no_grad():
-        logit = build_infer_fn()(model, x, None).numpy()
-        prob = build_infer_fn(aug=True, flip_horizontal=True, is_slide=True,
-                              crop_size=(4, 4), stride=(2, 2))(model, x, None)
+        plain = build_infer_fn()
+        logit = plain(model, x, None).numpy()
+        aug = build_infer_fn(aug=True, flip_horizontal=True, is_slide=True,
+                             crop_size=(4, 4), stride=(2, 2))
+        mean = aug(model, x, None)
+        probs = build_infer_fn(aug=True, flip_horizontal=True,
+                               aug_combine='probs')(model, x, None)
+    assert plain.kind == aug.kind == 'logits'
     np.testing.assert_allclose(logit, inference(model, x).numpy(), rtol=1e-6)
-    np.testing.assert_allclose(prob.numpy(), 2 * softmax(logit), rtol=1e-5)
+    np.testing.assert_allclose(mean.numpy(), logit, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(probs.numpy(), 2 * softmax(logit), rtol=1e-5)
+    with pytest.raises(ConfigError, match='aug_combine'):
+        build_infer_fn(aug=True, aug_combine='sum')

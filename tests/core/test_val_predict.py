@@ -271,3 +271,24 @@ def test_color_map_and_palette_png(tmp_path):
     blend = overlay(np.full((1, 2, 3), 100, np.uint8), np.array([[0, 1]]),
                     [[200, 0, 0], [0, 0, 50]], weight=0.5, bgr=True)
     np.testing.assert_array_equal(blend, [[[50, 50, 150], [75, 50, 50]]])
+
+
+def test_evaluate_auc_roc_from_the_probabilities(capsys):
+    # Identity's logits are the one-hot images: softmax gives e/(e+2) to the
+    # predicted class and 1/(e+2) to the others; the AUC is computed from
+    # those over the valid pixels of both samples (the padding cropped).
+    from paddleseg.utils.roc import RocAccumulator
+    data = FakeDataset()
+    metrics = evaluate(Identity(), data, auc_roc=True)
+    by_hand = RocAccumulator(3, bins=1 << 14)
+    for sample in data.samples:
+        h, w = sample['label'].shape
+        logit = sample['img'][:, :h, :w]
+        by_hand.add(np.exp(logit) / np.exp(logit).sum(0), sample['label'])
+    assert metrics['Auc_roc'] == pytest.approx(by_hand.auc())
+    # Class 0: 4 pixels, 3 predicted 0 (high score) and one predicted 2
+    # (low); the 3 pixels of other classes are predicted 1 or 2 (low). So
+    # 3 x 3 pairs are ranked right and 1 x 3 tie: AUC 10.5 / 12.
+    assert by_hand.class_auc()[0] == pytest.approx(10.5 / 12)
+    assert last_line(capsys.readouterr().out).endswith(
+        'Auc_roc: {:.4f}'.format(metrics['Auc_roc']))

@@ -238,3 +238,37 @@ def test_legacy_pdmodel_export_runs(setup, tmp_path):
     labels = _infer(setup, tmp_path, tmp_path / 'out')
     assert len(labels) == 2 and all(v.shape == (64, 128)
                                     for v in labels.values())
+
+
+def test_export_for_fastdeploy_names_and_infer_reads_the_folder(setup,
+                                                                 tmp_path):
+    # export.py --for_fd: inference.json/.pdiparams/.yml as FastDeploy and
+    # PaddleX read them; the labels are the plain export's.
+    _, model, transforms = _build(setup)
+    plain = export_model(model, str(tmp_path / 'plain'), transforms,
+                         cca_backend='reference')
+    paths = export_model(model, str(tmp_path / 'fd'), transforms,
+                         cca_backend='reference', for_fd=True)
+    assert sorted(os.listdir(tmp_path / 'fd')) == [
+        'inference.json', 'inference.pdiparams', 'inference.yml']
+    deploy = DeployConfig(str(tmp_path / 'fd'))
+    assert (deploy.model_file, deploy.params_file) == (paths['model'],
+                                                       paths['params'])
+    # PaddleSeg's own --for_fd names inference.pdmodel in inference.yml even
+    # where Paddle 3 wrote inference.json: the .json beside it is loaded.
+    dic = yaml.safe_load(open(paths['deploy']))
+    assert dic['Deploy']['model'] == 'inference.json'
+    dic['Deploy']['model'] = 'inference.pdmodel'
+    yaml.safe_dump(dic, open(paths['deploy'], 'w'))
+    assert DeployConfig(paths['deploy']).model_file == paths['model']
+    images = str(setup / 'data' / 'leftImg8bit' / 'val')
+    for name, config in (('plain', os.path.dirname(plain['deploy'])),
+                         ('fd', str(tmp_path / 'fd'))):
+        infer_script.main(['--config', config, '--image_path', images,
+                           '--save_dir', str(tmp_path / ('out_' + name)),
+                           '--cpu_threads', '2'])
+    a, b = _labels(str(tmp_path / 'out_plain')), _labels(str(tmp_path /
+                                                             'out_fd'))
+    assert a.keys() == b.keys() and len(a) == 2
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
