@@ -33,6 +33,9 @@ __all__ = ['ResumableBatchSampler', 'SafeDataset', 'SeededDataset',
            'check_batch', 'build_train_loader']
 
 ERROR_KEY = '__error__'  # a sample or batch that failed: its message
+# The index the sampler hands on, with the message in place of the seed,
+# when it cannot compose an epoch (it runs in the loader's thread too).
+FAILED = -1
 
 
 class ResumableBatchSampler(paddle.io.Sampler):
@@ -109,7 +112,12 @@ class ResumableBatchSampler(paddle.io.Sampler):
                     self.num_samples, self.batch_size, self.world_size))
         epoch, start = divmod(self.start_batch, self.batches_per_epoch())
         while True:
-            order = self._epoch_order(epoch)
+            try:
+                order = self._epoch_order(epoch)
+            except Exception as e:  # this runs in the loader's thread
+                yield [(FAILED, 'Composing epoch {} failed ({}: {}).'.format(
+                    epoch, type(e).__name__, e))]
+                return
             for b in range(start, self.batches_per_epoch()):
                 idx = order[b * self.batch_size:(b + 1) * self.batch_size]
                 base = (epoch * self.num_samples +
@@ -143,8 +151,9 @@ class RepeatedDataset(paddle.io.Dataset):
             raise ConfigError('--repeats must be at least 1, got {}.'.format(
                 repeats))
         self.dataset, self.repeats = dataset, int(repeats)
-        if hasattr(dataset, 'epoch_order'):
-            self.epoch_order = self._epoch_order
+        # A dataset's epoch_order may be None (class-uniform sampling off).
+        self.epoch_order = (self._epoch_order if getattr(
+            dataset, 'epoch_order', None) is not None else None)
 
     @classmethod
     def of(cls, dataset, repeats=1):
@@ -193,6 +202,8 @@ class SeededDataset(SafeDataset):
 
     def __getitem__(self, item):
         index, seed = item
+        if index == FAILED:
+            return _error_batch(seed)
         random.seed(seed)
         np.random.seed(seed % 2**32)
         return super().__getitem__(index)

@@ -208,7 +208,7 @@ def test_repeated_dataset_and_epoch_order():
     # (rolled by 2 and by 3).
     np.testing.assert_array_equal(rep.epoch_order(0, 1),
                                   [1, 2, 0, 0, 1, 2])
-    assert not hasattr(RepeatedDataset(TinyDataset(3), 2), 'epoch_order')
+    assert RepeatedDataset(TinyDataset(3), 2).epoch_order is None
 
 
 def test_repeats_resume_exactly_and_are_part_of_the_run(tmp_path):

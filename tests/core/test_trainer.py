@@ -241,9 +241,29 @@ def test_sampler_asks_the_dataset_for_its_epoch_order():
 
 
 def test_epoch_order_of_the_wrong_length_is_refused():
+    from paddleseg.core.data import FAILED
     s = ResumableBatchSampler(4, 2, epoch_order=lambda seed, epoch: [0, 1])
-    with pytest.raises(ValueError, match='gave 2 indices for epoch 0'):
-        next(iter(s))
+    # The sampler runs in the loader's thread: it hands the failure on.
+    (index, message), = next(iter(s))
+    assert index == FAILED and 'gave 2 indices for epoch 0' in message
+
+
+class BadEpochs(TinyDataset):
+
+    def epoch_order(self, seed, epoch):
+        raise RuntimeError('no epoch {}'.format(epoch))
+
+
+@pytest.mark.timeout(120)
+def test_a_failing_epoch_order_ends_training_instead_of_hanging(tmp_path):
+    from paddleseg.utils.errors import DataError
+    paddle.seed(0)
+    model = TinyModel()
+    opt = paddle.optimizer.SGD(0.1, parameters=model.parameters())
+    with pytest.raises(DataError, match='Composing epoch 0 failed .*no '
+                       'epoch 0'):
+        train(model, BadEpochs(), opt, {'types': [CE()], 'coef': [1.0]},
+              iters=2, batch_size=2, save_dir=str(tmp_path))
 
 
 def test_constant_learning_rate_needs_no_scheduler(tmp_path):
