@@ -59,8 +59,8 @@ TINY = {
         num_classes=3, backbone=manager.BACKBONES['ResNet18_vd'](
             output_stride=8), recurrence=2, dropout_prob=0.1),
     # OCRNet on a tiny HRNet (every stage; padding_same=True, PaddleSeg's
-    # default: 'same' convs), and on HRNet_W18_Small_V1 with the polarized
-    # self-attention and padding_same=False (converted weights' setting).
+    # default: 'same' convs), and on one with the polarized self-attention
+    # and padding_same=False (converted weights' setting).
     'OCRNet': lambda: manager.MODELS['OCRNet'](
         num_classes=3, backbone=HRNet(
             stage1_num_blocks=[1], stage1_num_channels=[8],
@@ -74,11 +74,19 @@ TINY = {
     # without 1.0 (the combined prediction is resized to the input).
     'MscaleOCRNet': lambda: _tiny_mscale_ocrnet([0.5, 1.0, 2.0]),
     'MscaleOCRNet[no-1.0]': lambda: _tiny_mscale_ocrnet([0.75, 1.5]),
-    'OCRNet[HRNet_W18_Small_V1]': lambda: manager.MODELS['OCRNet'](
-        num_classes=3, backbone=manager.BACKBONES['HRNet_W18_Small_V1'](
+    'OCRNet[psa]': lambda: manager.MODELS['OCRNet'](
+        num_classes=3, backbone=HRNet(
+            stage1_num_blocks=[1], stage1_num_channels=[8],
+            stage2_num_blocks=[1, 1], stage2_num_channels=[4, 8],
+            stage3_num_modules=1, stage3_num_blocks=[1, 1, 1],
+            stage3_num_channels=[4, 8, 16], stage4_num_modules=1,
+            stage4_num_blocks=[1, 1, 1, 1], stage4_num_channels=[4, 8, 16, 32],
             use_psa=True, padding_same=False), backbone_indices=[0],
-        ocr_mid_channels=64, ocr_key_channels=32),
+        ocr_mid_channels=16, ocr_key_channels=8),
 }
+# Cases whose program holds the same operators as another case's, so its
+# ONNX conversion (a minute for a multi-scale model) shows nothing new.
+ONNX_COVERED_BY = {'MscaleOCRNet[no-1.0]': 'MscaleOCRNet'}
 # Operators a static program must not hold (see the model contract):
 # oneDNN fails on bilinear_interp at start-up, segfaults on leaky_relu
 # after conv + batch norm and on einsum; paddle2onnx aborts on diag.
@@ -198,6 +206,9 @@ def test_paddle_inference_gives_the_eager_logits(exported, onednn):
 def test_onnx_conversion_gives_the_same_labels(exported):
     from paddleseg.deploy.onnx import convert_to_onnx, run_onnx
     name, folder, x, eager = exported
+    if name in ONNX_COVERED_BY:
+        pytest.skip('same operators as {}, converted there'.format(
+            ONNX_COVERED_BY[name]))
     onnx_file = str(folder / 'model.onnx')
     convert_to_onnx(str(folder), onnx_file, name=name)
     out = run_onnx(onnx_file, x)

@@ -59,8 +59,10 @@ def _lerp_axis(x, in_size, out_size, axis, align_corners, ratio=None):
                                           ratio)
     if axis == 2:
         weight = weight.reshape([-1, 1])
-    return (paddle.index_select(x, first, axis=axis) * (1 - weight) +
-            paddle.index_select(x, second, axis=axis) * weight)
+    # a + (b - a) w: one multiply fewer than a (1 - w) + b w, and oneDNN runs
+    # it about twice as fast (measured on an exported MscaleOCRNet).
+    a = paddle.index_select(x, first, axis=axis)
+    return a + (paddle.index_select(x, second, axis=axis) - a) * weight
 
 
 def resize_bilinear(x, size, align_corners=False):
