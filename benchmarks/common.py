@@ -38,6 +38,16 @@ def run_child(script, args, env=None):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def rss_mb():
+    """This process's resident memory now, in MB (peak-memory benchmarks
+    subtract it, taken after the model is built, from ``ru_maxrss``)."""
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1]) / 1024.0
+    return float('nan')
+
+
 def write_results(name, payload, markdown, directory=None):
     """Write <directory>/<name>.json and .md (default: benchmarks/results)
     and print the markdown."""

@@ -15,15 +15,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import machine, run_child, write_results
-
-
-def _rss_mb():
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1]) / 1024.0
-    return float('nan')
+from benchmarks.common import machine, rss_mb, run_child, write_results
 
 
 def child(mode):
@@ -36,7 +28,7 @@ def child(mode):
     model = manager.MODELS['FCN'](num_classes=19, backbone=backbone)
     model.eval()
     x = paddle.randn([1, 3, 1024, 2048])
-    base = _rss_mb()
+    base = rss_mb()
     start = time.perf_counter()
     with paddle.no_grad():
         if mode == 'whole':

@@ -41,20 +41,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from benchmarks.common import (machine, median_time, run_child,  # noqa: E402
-                               write_results)
+                               rss_mb, write_results)
 
 TRAIN_CASES = ('hierarchical', 'explicit 0.5/1.0/2.0')
 INFER_CASES = ([1.0], [0.5, 1.0], [0.5, 1.0, 2.0])
 EXPLICIT_SCALES = (0.5, 1.0, 2.0)
 NUM_CLASSES = 19
-
-
-def _rss_mb():
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1]) / 1024.0
-    return float('nan')
 
 
 def cpu_model():
@@ -135,7 +127,7 @@ def child(kind, case, args):
         def fn():
             with paddle.no_grad():
                 model(x)[0].numpy()
-    base = _rss_mb()
+    base = rss_mb()
     seconds = median_time(fn, repeat=args.repeat, warmup=args.warmup)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps({'kind': kind, 'case': case, 'seconds': seconds,

@@ -24,7 +24,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import machine, run_child, write_results
+from benchmarks.common import machine, rss_mb, run_child, write_results
 
 # name -> (model type, backbone type, backbone kwargs, model kwargs)
 MODELS = {
@@ -39,14 +39,6 @@ MODELS = {
 }
 SIZES = {'demo': (4, 128, 128), 'cityscapes': (1, 512, 1024)}
 BASELINE = 'CCNet-ResNet50_vd'
-
-
-def _rss_mb():
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1]) / 1024.0
-    return float('nan')
 
 
 def _build(name):
@@ -71,7 +63,7 @@ def child(name, size, steps):
     x = paddle.randn([batch, 3, h, w])
     y = paddle.randint(0, 19, [batch, h, w])
     coefs = [1.0, 0.4]
-    base = _rss_mb()
+    base = rss_mb()
 
     def step():
         outs = model(x)
