@@ -33,6 +33,10 @@ class OCRNet(nn.Layer):
         align_corners (bool): For the final bilinear upsampling (PaddleSeg:
             False for even crop sizes such as 1024x512, True for 769x769).
         pretrained (str, optional): Whole-model checkpoint (path or URL).
+        conv_init (str): Initialisation of the head's convs: ``'normal'``
+            (PaddleSeg's normal(0, 0.001)) or ``'kaiming'`` (for training from
+            scratch; set the backbone's ``conv_init`` too), see
+            :func:`paddleseg.models.layers.init_conv_bn`.
 
     In training ``forward`` returns ``[logit, soft_regions]`` (pair them with
     two losses; PaddleSeg's recipe: cross entropy, coef ``[1, 0.4]``); in
@@ -41,7 +45,7 @@ class OCRNet(nn.Layer):
 
     def __init__(self, num_classes, backbone, backbone_indices,
                  ocr_mid_channels=512, ocr_key_channels=256,
-                 align_corners=False, pretrained=None):
+                 align_corners=False, pretrained=None, conv_init='normal'):
         super().__init__()
         if len(backbone_indices) not in (1, 2):
             raise ValueError(
@@ -53,7 +57,7 @@ class OCRNet(nn.Layer):
         self.align_corners = align_corners
         in_channels = [backbone.feat_channels[i] for i in backbone_indices]
         self.head = OCRHead(num_classes, in_channels, ocr_mid_channels,
-                            ocr_key_channels)
+                            ocr_key_channels, conv_init)
         self.pretrained = pretrained
         if pretrained:
             load_entire_model(self, pretrained)

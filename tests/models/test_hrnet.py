@@ -21,7 +21,7 @@ VARIANTS = {'HRNet_W18_Small_V1': 240, 'HRNet_W18_Small_V2': 270,
             'HRNet_W40': 600, 'HRNet_W44': 660, 'HRNet_W48': 720,
             'HRNet_W60': 900, 'HRNet_W64': 960}
 FACTORY_ARGS = ['in_channels', 'pretrained', 'has_se', 'align_corners',
-                'padding_same', 'use_psa']
+                'padding_same', 'use_psa', 'conv_init']  # + conv_init
 
 
 def tiny_hrnet(**kwargs):
@@ -128,6 +128,21 @@ def test_initialisation_is_paddleseg():
            if isinstance(l, paddle.nn.BatchNorm2D)]
     assert all((b.weight.numpy() == 1).all() and (b.bias.numpy() == 0).all()
                for b in bns)
+
+
+def test_kaiming_initialisation_for_training_from_scratch():
+    paddle.seed(0)
+    model = tiny_hrnet(conv_init='kaiming')
+    for conv in [l for l in model.sublayers()
+                 if isinstance(l, paddle.nn.Conv2D)]:
+        w = conv.weight.numpy()
+        if w.size < 500:  # too few values for a std
+            continue
+        fan_in = w[0].size
+        assert abs(w.std() / np.sqrt(2.0 / fan_in) - 1) < 0.15, conv
+    with pytest.raises(ValueError, match="conv_init must be 'normal'.*"
+                       "got 'xavier'"):
+        tiny_hrnet(conv_init='xavier')
 
 
 def test_pretrained_loads_the_backbone_weights(tmp_path):

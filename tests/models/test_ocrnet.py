@@ -292,3 +292,15 @@ def test_bad_backbone_indices():
     with pytest.raises(ValueError, match='backbone_indices takes one'):
         manager.MODELS['OCRNet'](num_classes=3, backbone=tiny_backbone(),
                                  backbone_indices=[0, 0, 0])
+
+
+def test_conv_init_reaches_the_head_and_default_is_paddleseg():
+    paddle.seed(0)
+    default = ocrnet(tiny_backbone())
+    kaiming = ocrnet(tiny_backbone(conv_init='kaiming'), conv_init='kaiming')
+    w = default.head.conv3x3_ocr._conv.weight.numpy()
+    assert abs(w.std() - 0.001) < 1e-4
+    w = kaiming.head.conv3x3_ocr._conv.weight.numpy()
+    assert abs(w.std() / np.sqrt(2.0 / w[0].size) - 1) < 0.1
+    with pytest.raises(ValueError, match="got 'he'"):
+        ocrnet(tiny_backbone(), conv_init='he')

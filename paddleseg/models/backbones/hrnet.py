@@ -21,7 +21,7 @@ import paddle.nn as nn
 
 from paddleseg.cvlibs import manager
 from paddleseg.utils.weights import load_pretrained_model
-from ..layers import (ConvBNReLU, init_normal_conv_bn, resize_bilinear,
+from ..layers import (ConvBNReLU, init_conv_bn, resize_bilinear,
                       spatial_size)
 from .hrnet_blocks import Layer1, Stage, TransitionLayer, padding_of
 
@@ -70,6 +70,9 @@ class HRNet(nn.Layer):
         padding_same (bool): ``'same'`` (True) or 1 (False) as the padding of
             the 3x3 convs; only the stride-2 ones compute differently.
         use_psa (bool): Polarized self-attention in every basic block.
+        conv_init (str): ``'normal'`` (PaddleSeg's normal(0, 0.001), also of
+            the attention modules) or ``'kaiming'`` (for training from
+            scratch), see :func:`paddleseg.models.layers.init_conv_bn`.
     """
 
     def __init__(self, in_channels=3, pretrained=None, stage1_num_modules=1,
@@ -80,7 +83,8 @@ class HRNet(nn.Layer):
                  stage3_num_channels=(18, 36, 72), stage4_num_modules=3,
                  stage4_num_blocks=(4, 4, 4, 4),
                  stage4_num_channels=(18, 36, 72, 144), has_se=False,
-                 align_corners=False, padding_same=True, use_psa=False):
+                 align_corners=False, padding_same=True, use_psa=False,
+                 conv_init='normal'):
         super().__init__()
         stages = [(stage1_num_modules, stage1_num_blocks, stage1_num_channels),
                   (stage2_num_modules, stage2_num_blocks, stage2_num_channels),
@@ -108,8 +112,7 @@ class HRNet(nn.Layer):
                 channels, modules, blocks, 'st{}'.format(s), has_se,
                 align_corners, padding_same, use_psa)))
             previous = channels
-        # PaddleSeg's initialisation (also of the attention modules).
-        init_normal_conv_bn(self)
+        init_conv_bn(self, conv_init)
         self.pretrained = pretrained
         if pretrained:
             load_pretrained_model(self, pretrained)
@@ -165,11 +168,12 @@ def _variant(name):
     stage_kwargs = _stage_kwargs(_STAGES[name])
 
     def factory(in_channels=3, pretrained=None, has_se=False,
-                align_corners=False, padding_same=True, use_psa=False):
+                align_corners=False, padding_same=True, use_psa=False,
+                conv_init='normal'):
         return HRNet(in_channels=in_channels, pretrained=pretrained,
                      has_se=has_se, align_corners=align_corners,
                      padding_same=padding_same, use_psa=use_psa,
-                     **stage_kwargs)
+                     conv_init=conv_init, **stage_kwargs)
 
     widths = _STAGES[name][3][2]
     factory.__name__ = factory.__qualname__ = name

@@ -17,7 +17,7 @@ there):
 import paddle
 import paddle.nn as nn
 
-from ..layers import ConvBNReLU, init_normal_conv_bn, spatial_size
+from ..layers import ConvBNReLU, init_conv_bn, spatial_size
 from .ocr_head import SpatialGatherBlock, object_context
 
 __all__ = ['MscaleOCRHead', 'ScaleAttentionHead']
@@ -52,7 +52,7 @@ class MscaleOCRHead(nn.Layer):
         self.cls_head = nn.Conv2D(ocr_mid_channels, num_classes, 1)
         self.aux_head = nn.Sequential(ConvBNReLU(shallow, shallow, 1),
                                       nn.Conv2D(shallow, num_classes, 1))
-        init_normal_conv_bn(self)  # PaddleSeg's initialisation
+        init_conv_bn(self)  # PaddleSeg's initialisation
 
     def forward(self, feats):
         shallow, deep = (feats[i] for i in self.indices)

@@ -20,7 +20,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from ..layers import ConvBNReLU, init_normal_conv_bn, spatial_size
+from ..layers import ConvBNReLU, init_conv_bn, spatial_size
 
 __all__ = ['OCRHead', 'SpatialGatherBlock', 'object_context']
 
@@ -34,13 +34,15 @@ class OCRHead(nn.Layer):
         ocr_mid_channels (int): Channels of the pixel and region
             representations.
         ocr_key_channels (int): Channels of the attention's queries and keys.
+        conv_init (str): ``'normal'`` (PaddleSeg's) or ``'kaiming'``, see
+            :func:`layers.init_conv_bn`.
 
     ``forward(feats)`` returns ``[logit, soft_regions]`` at the features'
     resolution.
     """
 
     def __init__(self, num_classes, in_channels, ocr_mid_channels=512,
-                 ocr_key_channels=256):
+                 ocr_key_channels=256, conv_init='normal'):
         super().__init__()
         self.indices = [-2, -1] if len(in_channels) > 1 else [-1, -1]
         shallow, deep = (in_channels[i] for i in self.indices)
@@ -53,7 +55,7 @@ class OCRHead(nn.Layer):
         self.cls_head = nn.Conv2D(ocr_mid_channels, num_classes, 1)
         self.aux_head = nn.Sequential(ConvBNReLU(shallow, shallow, 1),
                                       nn.Conv2D(shallow, num_classes, 1))
-        init_normal_conv_bn(self)  # PaddleSeg's initialisation
+        init_conv_bn(self, conv_init)
 
     def forward(self, feats):
         shallow, deep = (feats[i] for i in self.indices)

@@ -1,5 +1,5 @@
 from .layer_libs import (ConvBN, ConvBNAct, ConvBNReLU, ConvBNLeakyReLU,
-                         AuxLayer, LeakyReLU, activation, init_normal_conv_bn)
+                         AuxLayer, LeakyReLU, activation, init_conv_bn)
 from .attention import CrissCrossAttention, export_cca_backend, set_cca_backend
 from .aspp import ASPPModule
 from .class_attention import (class_attention, class_centers,
