@@ -172,3 +172,25 @@ def test_two_process_cpu_launch(demo, cu_data):
     import json
     assert json.loads((out / 'env.json').read_text())['world_size'] == 2
     assert len(os.listdir(cu_data / '.class_uniform')) == 1
+
+
+@pytest.mark.parametrize('name', ['ocrnet_hrnetw18small_demo.yml',
+                                  'mscale_ocrnet_hrnetw18small_demo.yml',
+                                  'acfnet_resnet18_demo.yml'])
+def test_quick_start_trains(demo, name):
+    """Each model's quick start as shipped (its model, losses, optimizer and
+    transforms), two iterations on the tiny data: the run ends with a finite
+    loss and a checkpoint."""
+    base, _ = demo
+    data, out = base / 'data', base / ('quick_' + name[:-4])
+    proc = run('train.py', '--config',
+               os.path.join(ROOT, 'configs', 'quick_start', name),
+               '--iters', '2', '--batch_size', '2', '--save_interval', '2',
+               '--log_iters', '1', '--save_dir', str(out), '--opts',
+               'train_dataset.dataset_root={}'.format(data),
+               'val_dataset.dataset_root={}'.format(data),
+               'lr_scheduler.warmup_iters=1')
+    losses = [float(v) for v in re.findall(r'loss: ([-+\w.]+),',
+                                           proc.stdout + proc.stderr)]
+    assert len(losses) == 2 and np.isfinite(losses).all(), losses
+    assert (out / 'iter_2' / 'model.pdparams').is_file()
