@@ -21,7 +21,7 @@ demo: install
 	$(BIN)/python tools/run_demo.py --config $(DEMO_CONFIG) --save_dir $(DEMO_OUT)
 
 test: install
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=25 tests
 
 clean:
 	rm -rf $(VENV) output
