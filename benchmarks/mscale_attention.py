@@ -49,19 +49,6 @@ EXPLICIT_SCALES = (0.5, 1.0, 2.0)
 NUM_CLASSES = 19
 
 
-def cpu_model():
-    """The CPU's model name (/proc/cpuinfo), or the platform's processor."""
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-    return platform.processor()
-
-
 def build(channels):
     import paddle
     import paddleseg  # noqa: F401  (registration, thread set-up)
@@ -147,7 +134,7 @@ def markdown(train, infer, info, args):
              'process; medians of {} steps. Machine: {}, {} cores, {}, Paddle '
              '{}, OMP_NUM_THREADS={}.'.format(
                  args.ocr_channels, args.size[0], args.size[1], args.repeat,
-                 info['cpu_model'], info['cpu_count'], info['platform'],
+                 info['cpu'], info['cpu_count'], info['platform'],
                  info['paddle'], info['omp_num_threads']), '',
              '| training step | time (s) | x hierarchical | extra peak RSS '
              '(MB) | x hierarchical |', '|---|---|---|---|---|']
@@ -165,8 +152,7 @@ def markdown(train, infer, info, args):
 
 def main(args):
     os.environ.setdefault('OMP_NUM_THREADS', '2')
-    info = dict(machine(), cpu_model=cpu_model(),
-                omp_num_threads=os.environ['OMP_NUM_THREADS'])
+    info = dict(machine(), omp_num_threads=os.environ['OMP_NUM_THREADS'])
     train = [run_child(__file__, ['--child', 'train', case] +
                        _forwarded(args)) for case in TRAIN_CASES]
     infer = [run_child(__file__, ['--child', 'infer', json.dumps(scales)] +
