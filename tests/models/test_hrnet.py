@@ -21,7 +21,7 @@ VARIANTS = {'HRNet_W18_Small_V1': 240, 'HRNet_W18_Small_V2': 270,
             'HRNet_W40': 600, 'HRNet_W44': 660, 'HRNet_W48': 720,
             'HRNet_W60': 900, 'HRNet_W64': 960}
 FACTORY_ARGS = ['in_channels', 'pretrained', 'has_se', 'align_corners',
-                'padding_same', 'use_psa', 'conv_init']  # + conv_init
+                'padding_same', 'use_psa', 'conv_init']
 
 
 def tiny_hrnet(**kwargs):

@@ -15,7 +15,9 @@ __all__ = ['ConvBN', 'ConvBNAct', 'ConvBNReLU', 'ConvBNLeakyReLU', 'AuxLayer',
            'LeakyReLU', 'activation', 'init_conv_bn']
 
 
-CONV_INITS = ('normal', 'kaiming')
+# conv_init -> the initializer of every conv weight (see init_conv_bn).
+CONV_INITS = {'normal': lambda: nn.initializer.Normal(0.0, 0.001),
+              'kaiming': lambda: nn.initializer.KaimingNormal()}
 
 
 def init_conv_bn(model, conv_init='normal'):
@@ -36,8 +38,7 @@ def init_conv_bn(model, conv_init='normal'):
             "conv_init must be 'normal' (PaddleSeg's normal(0, 0.001)) or "
             "'kaiming' (Kaiming normal, for training from scratch), got "
             "{!r}.".format(conv_init))
-    conv = (nn.initializer.Normal(0.0, 0.001) if conv_init == 'normal' else
-            nn.initializer.KaimingNormal())
+    conv = CONV_INITS[conv_init]()
     one, zero = nn.initializer.Constant(1.0), nn.initializer.Constant(0.0)
     for layer in model.sublayers():
         if isinstance(layer, nn.Conv2D):
