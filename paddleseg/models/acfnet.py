@@ -22,6 +22,10 @@ from .layers import ASPPModule, AuxLayer, resize_bilinear, spatial_size
 
 __all__ = ['ACFNet']
 
+# What evaluation returns (``eval_output``): the port's fine + coarse, or
+# either alone (to measure what the coarse-to-fine step buys).
+EVAL_OUTPUTS = ('fine+coarse', 'fine', 'coarse')
+
 
 def _positive_int(value):
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
@@ -36,7 +40,8 @@ class ACFNet(nn.Layer):
       loss is then ``loss: types [OhemCrossEntropyLoss, CrossEntropyLoss,
       CrossEntropyLoss, LovaszSoftmaxLoss], coef [0.7, 0.6, 0.4, 1.0]``; its
       Lovasz term gets the upsampled sum here, not the 1/8 logits.
-    - evaluation: ``[fine + coarse]``, the port's prediction.
+    - evaluation: ``[fine + coarse]``, the port's prediction (or
+      ``[fine]`` or ``[coarse]``, see ``eval_output``).
 
     Sub-layers and parameter names (stable; pinned by
     ``tests/models/test_acfnet.py``): ``backbone.*`` (the backbone's own);
@@ -72,6 +77,10 @@ class ACFNet(nn.Layer):
         align_corners (bool): Of the bilinear upsampling to the input size
             (the port upsamples with aligned corners).
         pretrained (str, optional): Whole-model checkpoint (path or URL).
+        eval_output (str): What evaluation returns: ``'fine+coarse'`` (the
+            port's), ``'fine'`` or ``'coarse'``; no parameter depends on it,
+            so ``val.py --opts model.eval_output=coarse`` measures the coarse
+            prediction of a trained model.
     """
 
     def __init__(self, num_classes, backbone, backbone_indices=(2, 3),
@@ -79,10 +88,11 @@ class ACFNet(nn.Layer):
                  coarse_channels=512, acf_channels=512, fine_channels=1024,
                  fine_act='leakyrelu', enable_auxiliary_loss=True,
                  aux_channels=256, acf_style='paper', align_corners=False,
-                 pretrained=None):
+                 pretrained=None, eval_output='fine+coarse'):
         super().__init__()
         channels = self._check(num_classes, backbone, backbone_indices,
-                               acf_style, aspp_channels=aspp_channels,
+                               acf_style, eval_output,
+                               aspp_channels=aspp_channels,
                                coarse_channels=coarse_channels,
                                acf_channels=acf_channels,
                                fine_channels=fine_channels,
@@ -91,6 +101,7 @@ class ACFNet(nn.Layer):
         self.backbone_indices = tuple(backbone_indices)
         self.enable_auxiliary_loss = enable_auxiliary_loss
         self.acf_style = acf_style
+        self.eval_output = eval_output
         self.align_corners = align_corners
         self.aspp = ASPPModule(aspp_ratios, channels[1], aspp_channels,
                                align_corners=True, image_pooling=True,
@@ -107,7 +118,8 @@ class ACFNet(nn.Layer):
             load_entire_model(self, pretrained)
 
     @staticmethod
-    def _check(num_classes, backbone, indices, acf_style, **widths):
+    def _check(num_classes, backbone, indices, acf_style, eval_output,
+               **widths):
         """Validate the arguments; return the channels of the two stages."""
         if not _positive_int(num_classes):
             raise ValueError('ACFNet: num_classes must be a positive int, got '
@@ -127,6 +139,9 @@ class ACFNet(nn.Layer):
         if acf_style not in ACF_STYLES:
             raise ValueError('ACFNet: acf_style must be one of {}, got {!r}.'
                              .format(', '.join(ACF_STYLES), acf_style))
+        if eval_output not in EVAL_OUTPUTS:
+            raise ValueError('ACFNet: eval_output must be one of {}, got {!r}.'
+                             .format(', '.join(EVAL_OUTPUTS), eval_output))
         for name, value in widths.items():
             if not _positive_int(value):
                 raise ValueError('ACFNet: {} must be a positive int, got {!r}.'
@@ -150,7 +165,9 @@ class ACFNet(nn.Layer):
         coarse, fine = self._logits(feats)
         size = spatial_size(x)
         if not self.training:
-            return [resize_bilinear(fine + coarse, size, self.align_corners)]
+            logit = fine + coarse if self.eval_output == 'fine+coarse' else (
+                fine if self.eval_output == 'fine' else coarse)
+            return [resize_bilinear(logit, size, self.align_corners)]
         logits = [fine, coarse]
         if self.enable_auxiliary_loss:
             logits.append(self.aux_head(feats[self.backbone_indices[0]]))

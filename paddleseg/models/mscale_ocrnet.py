@@ -93,6 +93,11 @@ class MscaleOCRNet(nn.Layer):
         align_corners (bool): Of every bilinear resize of the model (scaling
             the input, predictions and attention); PaddleSeg and NVIDIA's
             default: False.
+        conv_init (str): Initialisation of the OCR head's convs:
+            ``'normal'`` (PaddleSeg's normal(0, 0.001)) or ``'kaiming'`` (for
+            training from scratch; set the backbone's ``conv_init`` too), see
+            :func:`paddleseg.models.layers.init_conv_bn`. The attention head
+            keeps Paddle's default, as in PaddleSeg.
 
     Outputs, all ``(N, num_classes, H, W)`` at the input size:
 
@@ -116,7 +121,8 @@ class MscaleOCRNet(nn.Layer):
     def __init__(self, num_classes, backbone, backbone_indices=(0, ),
                  mscale=(0.5, 1.0, 2.0), pretrained=None,
                  ocr_mid_channels=512, ocr_key_channels=256,
-                 attention_channels=256, align_corners=False):
+                 attention_channels=256, align_corners=False,
+                 conv_init='normal'):
         super().__init__()
         if len(backbone_indices) not in (1, 2):
             raise ValueError(
@@ -129,7 +135,7 @@ class MscaleOCRNet(nn.Layer):
         self.align_corners = align_corners
         in_channels = [backbone.feat_channels[i] for i in backbone_indices]
         self.ocr = MscaleOCRHead(num_classes, in_channels, ocr_mid_channels,
-                                 ocr_key_channels)
+                                 ocr_key_channels, conv_init=conv_init)
         self.scale_attn = ScaleAttentionHead(ocr_mid_channels, 1,
                                              attention_channels)
         self.pretrained = pretrained

@@ -160,6 +160,22 @@ def test_evaluation_returns_fine_plus_coarse(acf_style, align_corners):
     assert not np.allclose(fine.numpy(), coarse.numpy())
 
 
+@pytest.mark.parametrize('eval_output', ['fine', 'coarse'])
+def test_evaluation_returns_fine_or_coarse_alone(eval_output):
+    model = tiny(eval_output=eval_output)
+    model.eval()
+    x, _ = batch()
+    with paddle.no_grad():
+        out = model(x)
+        coarse, fine = model.coarse_and_fine(x)
+    want = fine if eval_output == 'fine' else coarse
+    assert len(out) == 1
+    np.testing.assert_allclose(out[0].numpy(), want.numpy(), rtol=1e-6,
+                               atol=1e-6)
+    model.train()  # training outputs do not depend on it
+    assert len(model(x)) == 4
+
+
 def test_dump_assets_are_the_coarse_and_fine_logits():
     model = tiny()
     model.eval()
@@ -242,6 +258,8 @@ def test_the_recipe_loss_config_lines_up_with_the_outputs(write_yaml):
     ({'backbone_indices': [2, 4]}, 'backbone_indices needs two stages'),
     ({'acf_style': 'danet'}, "acf_style must be one of paper, reference, "
      "got 'danet'"),
+    ({'eval_output': 'sum'}, "eval_output must be one of fine\\+coarse, "
+     "fine, coarse, got 'sum'"),
     ({'fine_channels': 0}, 'fine_channels must be a positive int'),
     ({'aspp_channels': 8.0}, 'aspp_channels must be a positive int'),
     ({'backbone': paddle.nn.Conv2D(3, 4, 1)}, 'the backbone \\(Conv2D\\) has '

@@ -305,6 +305,15 @@ def test_mscale_values_are_floats_a_number_is_one_scale():
     assert tiny(mscale=None).mscale is None
 
 
+def test_conv_init_reaches_the_ocr_head_and_default_is_paddleseg():
+    w = tiny().ocr.conv3x3_ocr._conv.weight.numpy()
+    assert abs(w.std() - 0.001) < 1e-4
+    w = tiny(conv_init='kaiming').ocr.conv3x3_ocr._conv.weight.numpy()
+    assert abs(w.std() / np.sqrt(2.0 / w[0].size) - 1) < 0.1
+    with pytest.raises(ValueError, match="got 'he'"):
+        tiny(conv_init='he')
+
+
 def _scales_seen(model, x):
     """The input sizes ``_fwd`` ran at for one evaluation forward."""
     seen, fwd = [], model._fwd

@@ -33,13 +33,16 @@ class MscaleOCRHead(nn.Layer):
             representations (512; the attention head expects them).
         ocr_key_channels (int): Channels of the attention's queries and keys.
         dropout_rate (float): 2-D dropout after the fusion (0.05).
+        conv_init (str): ``'normal'`` (PaddleSeg's) or ``'kaiming'`` (for
+            training from scratch), see :func:`..layers.init_conv_bn`.
 
     ``forward(feats)`` returns ``(logit, soft_regions, representation)`` at
     the features' resolution.
     """
 
     def __init__(self, num_classes, in_channels, ocr_mid_channels=512,
-                 ocr_key_channels=256, dropout_rate=0.05):
+                 ocr_key_channels=256, dropout_rate=0.05,
+                 conv_init='normal'):
         super().__init__()
         self.indices = [-2, -1] if len(in_channels) > 1 else [-1, -1]
         shallow, deep = (in_channels[i] for i in self.indices)
@@ -52,7 +55,7 @@ class MscaleOCRHead(nn.Layer):
         self.cls_head = nn.Conv2D(ocr_mid_channels, num_classes, 1)
         self.aux_head = nn.Sequential(ConvBNReLU(shallow, shallow, 1),
                                       nn.Conv2D(shallow, num_classes, 1))
-        init_conv_bn(self)  # PaddleSeg's initialisation
+        init_conv_bn(self, conv_init)
 
     def forward(self, feats):
         shallow, deep = (feats[i] for i in self.indices)
