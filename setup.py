@@ -38,6 +38,8 @@ setup(
     extras_require={
         'test': ['pytest>=7.0', 'pytest-timeout>=2.0'],
         'onnx': ['paddle2onnx', 'onnxruntime'],
+        # infer.py --backend openvino (the ONNX file in OpenVINO's runtime).
+        'openvino': ['paddle2onnx', 'openvino'],
         'safetensors': ['safetensors>=0.4'],
         # The official evaluator of --dump_for_submission's label-id PNGs.
         'cityscapes': ['cityscapesscripts'],

@@ -67,16 +67,20 @@ def export_for_onnx(model, model_dir, transforms, input_shape, output_op,
                         cca_backend='reference', palette=palette)
 
 
-def paddle2onnx_command(model_dir, save_file, opset_version=13):
-    """The paddle2onnx command line that converts ``model_dir``.
+def paddle2onnx_command(model_dir, save_file, opset_version=13,
+                        model_file=MODEL_FILE, params_file=PARAMS_FILE):
+    """The paddle2onnx command line that converts ``model_dir``
+    (``model_file`` and ``params_file`` in it: names, or paths there).
 
     ``python -m paddle2onnx.command`` with this interpreter, not the
     ``paddle2onnx`` console script: that script may be a shim (pyenv, conda)
     that picks another interpreter, or be missing from ``PATH``.
     """
     return [sys.executable, '-m', 'paddle2onnx.command',
-            '--model_dir', model_dir, '--model_filename', MODEL_FILE,
-            '--params_filename', PARAMS_FILE, '--save_file', save_file,
+            '--model_dir', model_dir,
+            '--model_filename', os.path.basename(model_file),
+            '--params_filename', os.path.basename(params_file),
+            '--save_file', save_file,
             '--opset_version', str(opset_version)]
 
 
@@ -99,7 +103,8 @@ def _tail(output):
     return '\n'.join(lines[-_TAIL_LINES:]) or '(no output)'
 
 
-def convert_to_onnx(model_dir, save_file, opset_version=13, name=None):
+def convert_to_onnx(model_dir, save_file, opset_version=13, name=None,
+                    model_file=MODEL_FILE, params_file=PARAMS_FILE):
     """Convert ``model_dir`` to ``save_file`` with paddle2onnx in a child
     process.
 
@@ -113,7 +118,10 @@ def convert_to_onnx(model_dir, save_file, opset_version=13, name=None):
         opset_version (int): ONNX opset (paddle2onnx raises it where an
             operator needs a newer one).
         name (str, optional): The model as errors name it (default: the
-            path of ``model.json``).
+            path of ``model_file``).
+        model_file (str): The program in ``model_dir`` (``model.json``;
+            a ``deploy.yaml`` may name another).
+        params_file (str): Its parameters (``model.pdiparams``).
 
     Returns:
         str: The child's output (stdout and stderr).
@@ -130,7 +138,8 @@ def convert_to_onnx(model_dir, save_file, opset_version=13, name=None):
     os.remove(tmp)  # only the child may create it: its absence is a failure
     try:
         proc = subprocess.run(
-            paddle2onnx_command(model_dir, tmp, opset_version),
+            paddle2onnx_command(model_dir, tmp, opset_version, model_file,
+                                params_file),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             errors='replace')
         if (proc.returncode != 0 or not os.path.isfile(tmp)
@@ -141,7 +150,8 @@ def convert_to_onnx(model_dir, save_file, opset_version=13, name=None):
                 'operator, paddle.diag, ...) without naming it: replace such '
                 'operators in the model or try another paddle2onnx version. '
                 'Its last lines:\n{}'.format(
-                    name or "'{}'".format(os.path.join(model_dir, MODEL_FILE)),
+                    name or "'{}'".format(os.path.join(
+                        model_dir, os.path.basename(model_file))),
                     _exit_status(proc.returncode), _tail(proc.stdout)))
         os.replace(tmp, save_file)
     finally:

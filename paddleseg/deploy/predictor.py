@@ -136,8 +136,10 @@ def add_predictor_args(parser):
                         '(default True; --enable_mkldnn False turns it off).')
     parser.add_argument('--use_trt', type=cli.parse_bool, nargs='?',
                         const=True, default=False, help='TensorRT on GPU.')
-    parser.add_argument('--precision', choices=['fp32', 'fp16', 'int8'],
-                        default='fp32')
+    parser.add_argument('--precision', choices=['fp32', 'bf16', 'fp16',
+                                                'int8'], default='fp32',
+                        help='fp32; bf16 on CPUs with AVX512-BF16 or AMX '
+                        '(paddle and openvino); fp16, int8 on GPU (paddle).')
     parser.add_argument('--min_subgraph_size', type=int, default=None,
                         help='Smallest subgraph TensorRT takes (default 3; '
                         'with --use_trt only).')
@@ -197,8 +199,8 @@ def create_predictor(deploy, device='cpu', cpu_threads=None,
             ``$OMP_NUM_THREADS`` or the number of cores).
         enable_mkldnn (bool): oneDNN on CPU.
         use_trt (bool): TensorRT on GPU.
-        precision (str): ``fp32``; on GPU also ``fp16``, and ``int8`` with
-            TensorRT.
+        precision (str): ``fp32``; on CPU also ``bf16`` (oneDNN's bfloat16
+            kernels), on GPU ``fp16``, and ``int8`` with TensorRT.
         min_subgraph_size (int): Smallest subgraph TensorRT takes.
         tuned_shapes (str, optional): TensorRT's dynamic shapes collected by
             a predictor made with ``collect_shapes`` (else PaddleSeg's fixed
@@ -217,22 +219,33 @@ def create_predictor(deploy, device='cpu', cpu_threads=None,
         _setup_gpu(config, use_trt, precision, min_subgraph_size,
                    tuned_shapes, collect_shapes)
     else:
-        if precision != 'fp32':
-            raise SegError('--precision {} needs --device gpu; on CPU the '
-                           'model runs in fp32.'.format(precision))
-        config.disable_gpu()
-        config.set_cpu_math_library_num_threads(
-            int(cpu_threads or default_cpu_threads()))
-        if enable_mkldnn:
-            config.enable_onednn()
-        else:
-            config.disable_onednn()
+        _setup_cpu(config, cpu_threads, enable_mkldnn, precision)
     try:
         return inference.create_predictor(config)
     except Exception as e:  # Paddle raises bare RuntimeErrors here
         raise SegError("Paddle Inference cannot load '{}' ({}); re-export "
                        'the model with this Paddle version.'.format(
                            deploy.model_file, str(e).strip()[:300])) from e
+
+
+def _setup_cpu(config, cpu_threads, enable_mkldnn, precision):
+    """Threads, oneDNN and its bfloat16 kernels (``precision='bf16'``, on
+    CPUs with AVX512-BF16 or AMX: the caller checks the CPU)."""
+    if precision not in ('fp32', 'bf16'):
+        raise SegError('--precision {} needs --device gpu; on CPU the model '
+                       'runs in fp32 or bf16.'.format(precision))
+    if precision == 'bf16' and not enable_mkldnn:
+        raise SegError('--precision bf16 on CPU runs in oneDNN; drop '
+                       '--enable_mkldnn False.')
+    config.disable_gpu()
+    config.set_cpu_math_library_num_threads(
+        int(cpu_threads or default_cpu_threads()))
+    if enable_mkldnn:
+        config.enable_onednn()
+        if precision == 'bf16':
+            config.enable_onednn_bfloat16()
+    else:
+        config.disable_onednn()
 
 
 def _setup_gpu(config, use_trt, precision, min_subgraph_size=3,

@@ -1,5 +1,6 @@
-"""Run a Paddle Inference predictor over image files: preprocess with the
-deploy.yaml transforms, batch images of one size, map the output back to each
+"""Run an exported model over image files: preprocess with the
+deploy.yaml transforms, run the network (a Paddle Inference predictor, or
+any runner of :mod:`paddleseg.deploy.backends`), batch images of one size, map the output back to each
 image's size and write it with predict.py's writers
 (:class:`paddleseg.core.writers.ResultWriter`)."""
 
@@ -62,12 +63,17 @@ class Segmenter:
     """Segment image files with ``predictor`` as ``deploy`` describes.
 
     Args:
-        predictor: A ``paddle.inference`` predictor.
+        runner: ``runner(batch) -> output`` on (N, 3, H, W) float32 arrays
+            (:func:`paddleseg.deploy.backends.create_runner`), or a
+            ``paddle.inference`` predictor.
         deploy (DeployConfig): The exported model's deploy.yaml.
     """
 
-    def __init__(self, predictor, deploy):
-        self.predictor = predictor
+    def __init__(self, runner, deploy):
+        if hasattr(runner, 'get_input_handle'):  # a bare predictor
+            from .backends import _PaddleRunner
+            runner = _PaddleRunner(runner)
+        self.runner = runner
         self.output_op = deploy.output_op
         self.transforms = _deploy_transforms(deploy.transforms,
                                            deploy.path + ': Deploy.transforms')
@@ -76,14 +82,20 @@ class Segmenter:
 
     def predict(self, batch):
         """Outputs of a list of CHW float32 arrays of one size."""
-        inp = self.predictor.get_input_handle(
-            self.predictor.get_input_names()[0])
-        data = np.stack(batch)
-        inp.reshape(list(data.shape))
-        inp.copy_from_cpu(data)
-        self.predictor.run()
-        return self.predictor.get_output_handle(
-            self.predictor.get_output_names()[0]).copy_to_cpu()
+        return self.runner(np.stack(batch))
+
+    def batches(self, images, batch_size=1):
+        """The preprocessed inputs of ``images`` as (N, 3, H, W) arrays,
+        images of different sizes in separate batches (what ``run`` feeds
+        the network; for comparing runtimes on the same data)."""
+        out = []
+        for first in range(0, len(images), batch_size):
+            groups = {}
+            for path in images[first:first + batch_size]:
+                img = self._preprocess(path)['img']
+                groups.setdefault(img.shape, []).append(img)
+            out += [np.stack(g) for g in groups.values()]
+        return out
 
     def _preprocess(self, path):
         start = time.perf_counter()
@@ -126,10 +138,5 @@ class Segmenter:
     def warm_up(self, images, batch_size=1):
         """Run the predictor over ``images`` and write nothing (TensorRT's
         shape collection for ``infer.py --enable_auto_tune``)."""
-        for first in range(0, len(images), batch_size):
-            groups = {}
-            for path in images[first:first + batch_size]:
-                img = self._preprocess(path)['img']
-                groups.setdefault(img.shape, []).append(img)
-            for batch in groups.values():
-                self.predict(batch)
+        for batch in self.batches(images, batch_size):
+            self.runner(batch)

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from paddleseg.deploy import backends
 from paddleseg.deploy.predictor import (DeployConfig, create_predictor,
                                         uses_native_op)
 from paddleseg.deploy.export import export_model
@@ -272,3 +273,134 @@ def test_export_for_fastdeploy_names_and_infer_reads_the_folder(setup,
     assert a.keys() == b.keys() and len(a) == 2
     for key in a:
         np.testing.assert_array_equal(a[key], b[key])
+
+
+# ------------------------------------------------- runtimes (--backend)
+
+def _export(setup, folder, output_op='argmax'):
+    builder, model, transforms = _build(setup)
+    export_model(model, str(folder), transforms, output_op=output_op,
+                 cca_backend='reference', palette=builder.palette)
+    return builder, model
+
+
+@pytest.fixture(scope='module')
+def onnx_export(setup, tmp_path_factory):
+    """One argmax export and its model.onnx (converted once: paddle2onnx
+    takes most of a minute here), with predict.py's labels."""
+    pytest.importorskip('paddle2onnx')
+    folder = tmp_path_factory.mktemp('onnx_export')
+    builder, model = _export(setup, folder / 'model')
+    expected = _predict(setup, builder, model, folder / 'predict')
+    backends.onnx_file_for(DeployConfig(str(folder / 'model')))
+    return folder / 'model', expected
+
+
+@pytest.mark.parametrize('backend', ['onnxruntime', 'openvino'])
+def test_every_backend_labels_the_pixels_predict_labels(setup, onnx_export,
+                                                        tmp_path, backend):
+    pytest.importorskip(backend)
+    model_dir, expected = onnx_export
+    made = os.path.getmtime(model_dir / backends.ONNX_FILE)
+    got = _infer(setup, model_dir, tmp_path, '--backend', backend)
+    assert _agreement(got, expected) >= 0.999
+    assert os.path.getmtime(model_dir / backends.ONNX_FILE) == made  # reused
+
+
+def test_a_stale_onnx_file_is_converted_again(setup, tmp_path, monkeypatch):
+    from paddleseg.deploy import onnx
+    calls = []
+    monkeypatch.setattr(onnx, 'convert_to_onnx',
+                        lambda *args, **kwargs: calls.append(args))
+    _export(setup, tmp_path)
+    (tmp_path / backends.ONNX_FILE).write_text('older than the model')
+    os.utime(tmp_path / backends.ONNX_FILE, (1, 1))
+    path = backends.onnx_file_for(DeployConfig(str(tmp_path)))
+    assert calls == [(str(tmp_path), path)]
+    os.utime(path)  # newer than the model now: reused
+    backends.onnx_file_for(DeployConfig(str(tmp_path)))
+    assert len(calls) == 1
+
+
+def test_benchmark_table_and_auto(setup, onnx_export, tmp_path, capsys):
+    pytest.importorskip('onnxruntime')
+    model_dir, expected = onnx_export
+    _infer(setup, model_dir, tmp_path / 'a', '--benchmark')
+    out = capsys.readouterr().out
+    cases = backends.available_cases()
+    assert ('onnxruntime', 'fp32') in cases
+    for backend, precision in cases:
+        assert any(backend in line and precision in line and '%' in line
+                   for line in out.splitlines()), (backend, precision, out)
+    assert 'Runtimes on 2 image(s)' in out and '100.00%' in out
+    got = _infer(setup, model_dir, tmp_path / 'b', '--backend', 'auto')
+    assert _agreement(got, expected) >= 0.995
+
+
+def test_pick_fastest_needs_agreement():
+    rows = [dict(backend='paddle', precision='fp32', ms=10.0, agreement=1.0),
+            dict(backend='openvino', precision='bf16', ms=4.0,
+                 agreement=0.99),
+            dict(backend='onnxruntime', precision='fp32', ms=8.0,
+                 agreement=0.9995),
+            dict(backend='openvino', precision='fp32', error='x')]
+    assert backends.pick_fastest(rows)['backend'] == 'onnxruntime'
+    assert backends.pick_fastest(rows, limit=0.98)['precision'] == 'bf16'
+
+
+def test_cpu_flags_decide_bf16(tmp_path, monkeypatch):
+    info = tmp_path / 'cpuinfo'
+    info.write_text('processor\t: 0\nflags\t\t: fpu avx2 avx512f\n')
+    assert not backends.cpu_has_bf16(str(info))
+    info.write_text('processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16\n')
+    assert backends.cpu_has_bf16(str(info))
+    assert not backends.cpu_has_bf16(str(tmp_path / 'missing'))
+    monkeypatch.setattr(backends, 'cpu_has_bf16', lambda: False)
+    assert ('paddle', 'bf16') not in backends.available_cases()
+    with pytest.raises(SegError, match='neither AVX512-BF16 nor AMX'):
+        backends.check_backend('paddle', 'bf16')
+
+
+@pytest.mark.parametrize('backend, precision, device, message', [
+    ('tensorflow', 'fp32', 'cpu', 'must be one of paddle, onnxruntime, '
+     'openvino or auto'),
+    ('onnxruntime', 'bf16', 'cpu', 'onnxruntime has no bf16'),
+    ('onnxruntime', 'fp16', 'cpu', 'runs fp32 or bf16, not fp16'),
+    ('onnxruntime', 'fp32', 'gpu', 'runs on the CPU here'),
+    ('paddle', 'bf16', 'gpu', 'bf16 is for the CPU'),
+])
+def test_backend_and_precision_errors(backend, precision, device, message):
+    pytest.importorskip('onnxruntime')
+    with pytest.raises(SegError, match=message):
+        backends.check_backend(backend, precision, device)
+
+
+def test_missing_runtime_and_native_operator_are_clear(setup, tmp_path,
+                                                       monkeypatch):
+    monkeypatch.setattr(backends, '_installed', lambda name: name == 'paddle')
+    with pytest.raises(SegError, match='needs the openvino package.*pip '
+                       'install openvino'):
+        backends.check_backend('openvino', 'fp32')
+    monkeypatch.undo()
+    _export(setup, tmp_path)
+    monkeypatch.setattr(backends, 'uses_native_op', lambda path: True)
+    with pytest.raises(SegError, match='no ONNX form; re-export with '
+                       '--cca_backend reference'):
+        backends.onnx_file_for(DeployConfig(str(tmp_path)))
+
+
+def test_bf16_on_cpu_needs_onednn(setup, tmp_path):
+    _export(setup, tmp_path)
+    with pytest.raises(SegError, match='bf16 on CPU runs in oneDNN'):
+        create_predictor(DeployConfig(str(tmp_path)), precision='bf16',
+                         enable_mkldnn=False)
+
+
+@pytest.mark.skipif(not backends.cpu_has_bf16(),
+                    reason='this CPU has no AVX512-BF16 or AMX')
+def test_bf16_labels_nearly_as_fp32(setup, tmp_path):
+    _export(setup, tmp_path / 'model')
+    fp32 = _infer(setup, tmp_path / 'model', tmp_path / 'a')
+    bf16 = _infer(setup, tmp_path / 'model', tmp_path / 'b', '--precision',
+                  'bf16')
+    assert _agreement(bf16, fp32) >= 0.99
