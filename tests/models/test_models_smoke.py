@@ -85,8 +85,12 @@ TINY = {
         ocr_mid_channels=16, ocr_key_channels=8),
 }
 # Cases whose program holds the same operators as another case's, so its
-# ONNX conversion (a minute for a multi-scale model) shows nothing new.
-ONNX_COVERED_BY = {'MscaleOCRNet[no-1.0]': 'MscaleOCRNet'}
+# ONNX conversion (minutes for a multi-scale model: 147 s for the
+# three-scale list on 2 shared cores) shows nothing new. The two-scale list
+# without 1.0 is converted: it holds every operator of the three-scale one
+# (resizes by a factor, the attention products and sums) plus the final
+# resize to the input size, at two thirds of the work.
+ONNX_COVERED_BY = {'MscaleOCRNet': 'MscaleOCRNet[no-1.0]'}
 # Operators a static program must not hold (see the model contract):
 # oneDNN fails on bilinear_interp at start-up, segfaults on leaky_relu
 # after conv + batch norm and on einsum; paddle2onnx aborts on diag.
