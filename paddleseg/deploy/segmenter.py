@@ -1,6 +1,7 @@
 """Run an exported model over image files: preprocess with the
-deploy.yaml transforms, run the network (a Paddle Inference predictor, or
-any runner of :mod:`paddleseg.deploy.backends`), batch images of one size, map the output back to each
+deploy.yaml transforms, batch images of one size, run the network (a Paddle
+Inference predictor, or any runner of :mod:`paddleseg.deploy.backends`),
+map the output back to each
 image's size and write it with predict.py's writers
 (:class:`paddleseg.core.writers.ResultWriter`)."""
 
