@@ -6,6 +6,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_CONFIG ?= configs/quick_start/ccnet_resnet18_demo.yml
 DEMO_OUT ?= output/demo
+# Test processes (pytest-xdist). One OpenMP thread each, so two workers share
+# the two cores of CI instead of fighting over them; --dist loadfile keeps a
+# module (a TIPC chain, an op build) on one worker.
+TEST_WORKERS ?= 2
 
 .PHONY: install demo test clean
 
@@ -21,7 +25,8 @@ demo: install
 	$(BIN)/python tools/run_demo.py --config $(DEMO_CONFIG) --save_dir $(DEMO_OUT)
 
 test: install
-	$(BIN)/python -m pytest -q --durations=25 tests
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) \
+		--dist loadfile --durations=25 tests
 
 clean:
 	rm -rf $(VENV) output

@@ -158,12 +158,8 @@ class _PaddleRunner:
 
 class _OnnxRuntimeRunner:
     def __init__(self, path, threads):
-        import onnxruntime
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = int(threads)
-        options.inter_op_num_threads = 1
-        self.session = onnxruntime.InferenceSession(
-            path, options, providers=['CPUExecutionProvider'])
+        from .onnx import onnxruntime_session
+        self.session = onnxruntime_session(path, threads)
         self.name = self.session.get_inputs()[0].name
 
     def __call__(self, data):
@@ -226,8 +222,16 @@ def _timed(runner, batches, repeat):
 
 
 def _labels(outputs):
-    """Class ids of outputs that are ids (N, H, W) or scores (N, K, H, W)."""
-    return [o if o.ndim == 3 else np.argmax(o, axis=1) for o in outputs]
+    """(N, H, W) class ids of outputs that are ids, (N, H, W) or the
+    export's (N, 1, H, W), or scores (N, K, H, W). An argmax over the one
+    channel of (N, 1, H, W) ids would be all zeros, and every runtime would
+    agree on every pixel."""
+    out = []
+    for o in map(np.asarray, outputs):
+        if o.ndim == 4:
+            o = o[:, 0] if o.shape[1] == 1 else np.argmax(o, axis=1)
+        out.append(o)
+    return out
 
 
 def compare_backends(deploy, batches, cases, cpu_threads=None, repeat=3,

@@ -32,7 +32,7 @@ from .export import MODEL_FILE, PARAMS_FILE, export_model
 __all__ = ['RELATIVE_ERROR_LIMIT', 'PIXEL_AGREEMENT_LIMIT',
            'require_onnx_tools', 'export_for_onnx', 'paddle2onnx_command',
            'convert_to_onnx', 'used_opset', 'check_shape', 'run_paddle',
-           'run_onnx', 'compare_outputs', 'check_onnx']
+           'onnxruntime_session', 'run_onnx', 'compare_outputs', 'check_onnx']
 
 RELATIVE_ERROR_LIMIT = 1e-4
 PIXEL_AGREEMENT_LIMIT = 0.999
@@ -191,11 +191,24 @@ def run_paddle(model_dir, x):
     return out.numpy()
 
 
+def onnxruntime_session(onnx_file, threads=None):
+    """An onnxruntime CPU session of ``onnx_file``: ``threads`` intra-op
+    threads and one inter-op thread when given (``infer.py --cpu_threads``,
+    so its latency table compares runtimes on the same cores), else
+    onnxruntime's default. The one place both the export check and
+    ``infer.py --backend onnxruntime`` open a session."""
+    import onnxruntime  # an optional extra: imported only when used
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(
+        onnx_file, options, providers=['CPUExecutionProvider'])
+
+
 def run_onnx(onnx_file, x):
     """Run ``onnx_file`` on ``x`` with onnxruntime on the CPU."""
-    import onnxruntime  # an optional extra: imported only when used
-    session = onnxruntime.InferenceSession(
-        onnx_file, providers=['CPUExecutionProvider'])
+    session = onnxruntime_session(onnx_file)
     name = session.get_inputs()[0].name
     return session.run(None, {name: x})[0]
 

