@@ -41,8 +41,10 @@ def _config_path(name):
     return os.path.join(ROOT, 'configs', 'quick_start', name + '.yml')
 
 
-def child(name, steps):
-    """One config: print {'config', 'step_s', 'extra_peak_mb', ...}."""
+def child(name, steps, crop=CROP, batch=None):
+    """One config: print {'config', 'step_s', 'extra_peak_mb', ...}.
+    ``crop`` (H, W) and ``batch`` (default: the config's) let other
+    benchmarks time the same step at other sizes."""
     import numpy as np
     import paddle
     import paddleseg  # noqa: F401  (registration, threads, MKL path)
@@ -55,10 +57,11 @@ def child(name, steps):
     model, losses, opt = builder.model, builder.loss, builder.optimizer
     model.train()
     rng = np.random.RandomState(0)
-    batch = cfg.batch_size
-    x = paddle.to_tensor(rng.randn(batch, 3, *CROP).astype('float32'))
+    batch = batch or cfg.batch_size
+    crop = tuple(crop)
+    x = paddle.to_tensor(rng.randn(batch, 3, *crop).astype('float32'))
     num_classes = builder._dataset_attr('num_classes', 'NUM_CLASSES')
-    y = rng.randint(0, num_classes, (batch,) + CROP)
+    y = rng.randint(0, num_classes, (batch,) + crop)
     y[rng.rand(*y.shape) < 0.05] = 255
     y = paddle.to_tensor(y.astype('int64'))
     base = rss_mb()
@@ -80,6 +83,7 @@ def child(name, steps):
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps({
         'config': name, 'model': cfg.model_cfg['type'], 'batch': batch,
+        'crop': list(crop),
         'step_s': sorted(times)[len(times) // 2], 'times_s': times,
         'extra_peak_mb': peak - base,
         'params': sum(int(p.size) for p in model.parameters()),
@@ -108,6 +112,8 @@ def main():
                    help='timed steps per config (after two warm-up steps)')
     p.add_argument('--configs', nargs='+', default=list(CONFIGS),
                    choices=CONFIGS, help='quick start configs to time')
+    p.add_argument('--out', default=None, help='Results folder (default '
+                   'benchmarks/results).')
     args = p.parse_args()
     if BASELINE not in args.configs:
         args.configs.insert(0, BASELINE)
@@ -115,12 +121,15 @@ def main():
             for name in args.configs]
     info = machine()
     write_results('demo_step', {'machine': info, 'steps': args.steps,
-                                'rows': rows}, _markdown(info, rows, args.steps))
+                                'rows': rows}, _markdown(info, rows, args.steps),
+                  args.out)
 
 
 if __name__ == '__main__':
     if '--child' in sys.argv:
         i = sys.argv.index('--child')
-        child(sys.argv[i + 1], int(sys.argv[i + 2]))
+        rest = [int(v) for v in sys.argv[i + 3:i + 6]]  # [H W [batch]]
+        child(sys.argv[i + 1], int(sys.argv[i + 2]), *(
+            [rest[:2]] + rest[2:] if rest else []))
     else:
         main()
