@@ -8,7 +8,9 @@ DEMO_CONFIG ?= configs/quick_start/ccnet_resnet18_demo.yml
 DEMO_OUT ?= output/demo
 # Test processes (pytest-xdist). One OpenMP thread each, so two workers share
 # the two cores of CI instead of fighting over them; --dist loadfile keeps a
-# module (a TIPC chain, an op build) on one worker.
+# module (a TIPC chain, an op build) on one worker. --max-worker-restart 0:
+# a worker that crashes ends the run naming its test (pytest-xdist hangs
+# after replacing a crashed worker under loadfile, pytest-xdist#784).
 TEST_WORKERS ?= 2
 
 .PHONY: install demo test clean
@@ -26,7 +28,7 @@ demo: install
 
 test: install
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) \
-		--dist loadfile --durations=25 tests
+		--dist loadfile --max-worker-restart 0 --durations=25 tests
 
 clean:
 	rm -rf $(VENV) output
