@@ -19,9 +19,10 @@ residual (the layer adds those).
 first use), ``"reference"`` the pure-Paddle formula below (einsums and batched
 matmuls and a ``where`` mask, no ``paddle.diag``, so it exports to ONNX and
 runs under oneDNN), ``"auto"`` the native one where it is available and a
-measurement shows it faster (``NATIVE_WINS``: float32 on CPU; on GPU no
-dtype yet, since its kernels have not been measured on a GPU), else the
-reference. The environment variable ``PADDLESEG_CCA_BACKEND`` decides in
+measurement shows it faster (``NATIVE_WINS`` without gradients: float32 on
+CPU; ``TRAINING_NATIVE_WINS`` when gradients flow, measured on the whole
+training step: none, the reference wins there; on GPU no dtype yet, since
+its kernels have not been measured on a GPU), else the reference. The environment variable ``PADDLESEG_CCA_BACKEND`` decides in
 place of ``"auto"``; an explicit backend always wins over it.
 """
 
@@ -46,6 +47,14 @@ _FLOATS = ('float16', 'bfloat16', 'float32', 'float64')
 # (benchmarks/gpu/README.md; add a dtype here together with the table that
 # shows it faster).
 NATIVE_WINS = {'cpu': ('float32',), 'gpu': ()}
+# The same when gradients flow (training): what a whole training step
+# measured faster, not the operator alone. On the CPU the reference is:
+# benchmarks/results/xeon_amx/cca_train_step.md, CCNet demo step 0.63 s
+# against 0.74 s with the native operator, a 769x769 crop 6.85 s against
+# 7.00 s (the operator alone is 3.7x faster; its OpenMP runtime beside
+# Paddle's and its copies cost more in the step), as the 30-iteration runs
+# on the AMD EPYC had shown.
+TRAINING_NATIVE_WINS = {'cpu': (), 'gpu': ()}
 
 
 class OpInputError(SegError, ValueError):
@@ -203,10 +212,17 @@ def native_supports(query):
     return device == 'gpu' and native._with_cuda()
 
 
+def _training(query):
+    """Whether gradients will flow through this call (a training step)."""
+    return paddle.is_grad_enabled() and not query.stop_gradient
+
+
 def native_wins(query):
     """Whether "auto" should run the native operator: where it is supported
-    and measured faster (``NATIVE_WINS``)."""
-    if _dtype_name(query.dtype) not in NATIVE_WINS.get(_device_of(query), ()):
+    and measured faster, in training (``TRAINING_NATIVE_WINS``) or without
+    gradients (``NATIVE_WINS``)."""
+    wins = TRAINING_NATIVE_WINS if _training(query) else NATIVE_WINS
+    if _dtype_name(query.dtype) not in wins.get(_device_of(query), ()):
         return False
     return native_supports(query)
 
