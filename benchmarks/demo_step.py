@@ -128,8 +128,9 @@ def main():
 if __name__ == '__main__':
     if '--child' in sys.argv:
         i = sys.argv.index('--child')
-        rest = [int(v) for v in sys.argv[i + 3:i + 6]]  # [H W [batch]]
-        child(sys.argv[i + 1], int(sys.argv[i + 2]), *(
-            [rest[:2]] + rest[2:] if rest else []))
+        # --child NAME STEPS [H W [BATCH]]
+        steps, *size = [int(v) for v in sys.argv[i + 2:i + 6]]
+        child(sys.argv[i + 1], steps, size[:2] or CROP,
+              size[2] if len(size) > 2 else None)
     else:
         main()

@@ -67,14 +67,22 @@ def _command(row, config, iters, save_dir, threads, paddleseg_python):
     return [sys.executable, os.path.join(ROOT, 'train.py')] + common, env, ROOT
 
 
-def timed_run(row, config, iters, threads, paddleseg_python):
+def run_environment(threads):
+    """What every run gets: the thread count and, on AMD CPUs, MKL's AVX2
+    path (as our package sets it; PaddleSeg does not)."""
+    from paddleseg.utils.runtime import cpu_vendor
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    if cpu_vendor() == 'AuthenticAMD':
+        env['MKL_DEBUG_CPU_TYPE'] = '5'
+    return env
+
+
+def timed_run(row, config, iters, base_env, threads, paddleseg_python):
     """Seconds from start to exit of one training run."""
     with tempfile.TemporaryDirectory() as save_dir:
         argv, extra, cwd = _command(row, config, iters, save_dir, threads,
                                     paddleseg_python)
-        env = dict(os.environ, OMP_NUM_THREADS=str(threads), **extra)
-        if _amd():  # both on MKL's AVX2 path, as our package sets it
-            env['MKL_DEBUG_CPU_TYPE'] = '5'
+        env = dict(base_env, **extra)
         start = time.perf_counter()
         proc = subprocess.run(argv, env=env, cwd=cwd, capture_output=True,
                               text=True)
@@ -83,11 +91,6 @@ def timed_run(row, config, iters, threads, paddleseg_python):
         raise RuntimeError('{} ({} iterations) failed:\n{}'.format(
             row, iters, (proc.stdout + proc.stderr)[-3000:]))
     return seconds
-
-
-def _amd():
-    with open('/proc/cpuinfo') as f:
-        return 'AuthenticAMD' in f.read()
 
 
 def _summary(times, short, long):
@@ -138,6 +141,7 @@ def main():
         sys.exit('No PaddleSeg 2.8 environment at {}: run bash '
                  'benchmarks/paddleseg28/setup.sh first (or pass '
                  '--paddleseg_python).'.format(args.paddleseg_python))
+    base_env = run_environment(args.threads)
     with tempfile.TemporaryDirectory() as folder:
         config = _absolute_config(args.config, folder)
         times = {row: {args.short: [], args.long: []} for row in args.rows}
@@ -146,7 +150,7 @@ def main():
             for row in order:
                 for iters in (args.short, args.long):
                     times[row][iters].append(timed_run(
-                        row, config, iters, args.threads,
+                        row, config, iters, base_env, args.threads,
                         args.paddleseg_python))
     table = {row: _summary(times[row], args.short, args.long)
              for row in args.rows}

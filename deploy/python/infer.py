@@ -29,9 +29,9 @@ from paddleseg.deploy.predictor import (  # noqa: E402
 
 TUNE_IMAGES = 10  # images TensorRT's shapes are collected from (PaddleSeg's)
 COMPARE_IMAGES = 10  # images the --benchmark table is measured on
-# Images --backend auto decides on: more than one, since on one image a bf16
-# case can pass the agreement bar and miss it on the next (an untrained
-# test model on an AVX512-BF16 Xeon: 99.5% on the first, 99.0% on two).
+# Images --backend auto decides on: more than one, since agreement moves
+# between images (OpenVINO bf16 on an untrained test model, AMX Xeon: 99.2%
+# on one image, 98.8% on the next).
 AUTO_IMAGES = 3
 
 

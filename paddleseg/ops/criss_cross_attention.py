@@ -22,8 +22,9 @@ runs under oneDNN), ``"auto"`` the native one where it is available and a
 measurement shows it faster (``NATIVE_WINS`` without gradients: float32 on
 CPU; ``TRAINING_NATIVE_WINS`` when gradients flow, measured on the whole
 training step: none, the reference wins there; on GPU no dtype yet, since
-its kernels have not been measured on a GPU), else the reference. The environment variable ``PADDLESEG_CCA_BACKEND`` decides in
-place of ``"auto"``; an explicit backend always wins over it.
+its kernels have not been measured on a GPU), else the reference. The
+environment variable ``PADDLESEG_CCA_BACKEND`` decides in place of
+``"auto"``; an explicit backend always wins over it.
 """
 
 import os
@@ -51,9 +52,9 @@ NATIVE_WINS = {'cpu': ('float32',), 'gpu': ()}
 # measured faster, not the operator alone. On the CPU the reference is:
 # benchmarks/results/xeon_amx/cca_train_step.md, CCNet demo step 0.63 s
 # against 0.74 s with the native operator, a 769x769 crop 6.85 s against
-# 7.00 s (the operator alone is 3.7x faster; its OpenMP runtime beside
-# Paddle's and its copies cost more in the step), as the 30-iteration runs
-# on the AMD EPYC had shown.
+# 7.00 s, although the operator alone is faster (benchmarks/cca_op.py;
+# suspected, not measured: its OpenMP runtime beside Paddle's and its
+# copies), as 30-iteration runs on an AMD EPYC had shown.
 TRAINING_NATIVE_WINS = {'cpu': (), 'gpu': ()}
 
 

@@ -427,6 +427,6 @@ def test_bf16_labels_nearly_as_fp32(setup, tmp_path):
                   'bf16')
     # 98.76% on a Xeon with AMX: this model's weights are not trained, so
     # many pixels are near-ties that bf16 flips (the trained demo models'
-    # figures are in benchmarks/results/inference_backends.md); a broken
-    # bf16 path would label about one pixel in the 19 classes' worth.
+    # figures are in benchmarks/results/xeon_amx/inference_backends.md); a
+    # broken bf16 path would agree on about one pixel in 19.
     assert _agreement(bf16, fp32) >= 0.98
