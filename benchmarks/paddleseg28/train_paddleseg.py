@@ -6,7 +6,12 @@ set_cv2_num_threads -> convert_sync_batchnorm -> paddleseg.core.train.
 Defaults here differ from tools/train.py only where a CPU benchmark needs:
 --device cpu (tools: gpu), --seed 0 (tools: None). Eval during training only
 with --do_eval, as in tools/train.py. --cpu_threads is an addition (default:
-leave Paddle's own thread setting alone, as tools/train.py does).
+leave Paddle's own thread setting alone, as tools/train.py does), and so is
+--paddle_profiler (benchmarks/step_profile.py): PaddleSeg 2.8's own
+--profiler_options drives paddle.utils.profiler, which Paddle 3 no longer
+has, so this replaces the function its loop calls once per iteration
+(train_profiler.add_profiler_step, after optimizer.step) with one that steps
+paddle.profiler.Profiler, the profiler our trainer's --profiler_options runs.
 
     benchmarks/paddleseg28/venv/bin/python benchmarks/paddleseg28/train_paddleseg.py \
         --config CONFIG --iters 3 --log_iters 1 --save_dir /tmp/pseg_out \
@@ -46,7 +51,45 @@ def parse_args():
     p.add_argument('--cpu_threads', type=int, default=None,
                    help='If given: paddle.base.core.set_num_threads(N) '
                    '(not in tools/train.py; for matching thread counts).')
+    p.add_argument('--paddle_profiler', default=None, metavar='LO,HI,FILE',
+                   help='Profile the loop\'s steps LO to HI - 1 (counted '
+                   'from the first call after iteration 1) with '
+                   'paddle.profiler and write its summary to FILE.')
     return p.parse_args()
+
+
+def install_profiler(spec):
+    """Replace PaddleSeg's per-iteration profiler call with a
+    paddle.profiler window whose summary (CPU, operator detail, ms) goes to
+    a file: the same summary our trainer's ProfilerHook writes."""
+    import contextlib
+    import io
+    import paddle.profiler as profiler
+    from paddleseg.utils import train_profiler
+    lo, hi, path = spec.split(',', 2)
+    lo, hi = int(lo), int(hi)
+    state = {'prof': None, 'steps': 0}
+
+    def step(_options=None):
+        if state['steps'] == 0:
+            state['prof'] = profiler.Profiler(
+                targets=[profiler.ProfilerTarget.CPU], scheduler=(lo, hi))
+            state['prof'].start()
+        elif state['prof'] is not None:
+            state['prof'].step()
+        state['steps'] += 1
+        if state['prof'] is not None and state['steps'] > hi:
+            prof, state['prof'] = state['prof'], None
+            prof.stop()
+            buf = io.StringIO()
+            with contextlib.redirect_stdout(buf):
+                prof.summary(sorted_by=profiler.SortedKeys.CPUTotal,
+                             op_detail=True, thread_sep=False,
+                             time_unit='ms')
+            with open(path, 'w') as f:
+                f.write(buf.getvalue())
+
+    train_profiler.add_profiler_step = step
 
 
 def main(args):
@@ -58,6 +101,9 @@ def main(args):
     if args.cpu_threads is not None:
         os.environ['OMP_NUM_THREADS'] = str(args.cpu_threads)
         paddle.base.core.set_num_threads(args.cpu_threads)
+
+    if args.paddle_profiler:
+        install_profiler(args.paddle_profiler)
 
     cfg = Config(args.config, learning_rate=args.learning_rate,
                  iters=args.iters, batch_size=args.batch_size, opts=args.opts)

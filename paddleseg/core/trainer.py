@@ -22,8 +22,8 @@ from .hooks import build_hooks
 from .precision import Precision
 from .resume import check_resume, resume_trainer, run_record
 
-__all__ = ['Trainer', 'train', 'compute_losses', 'to_static',
-           'TrainingError']
+__all__ = ['Trainer', 'train', 'compute_losses', 'gradients_finite',
+           'to_static', 'TrainingError']
 
 
 def compute_losses(logits_list, label, losses):
@@ -46,6 +46,26 @@ def compute_losses(logits_list, label, losses):
     return out
 
 
+def gradients_finite(grads):
+    """Whether every element of every tensor in ``grads`` is finite.
+
+    Every step asks, so it is asked cheaply: one sum per tensor, one sum of
+    the sums and one sync. A sum is finite when all its terms are, unless
+    finite terms overflow float32 (beyond 3.4e38 in all); only a non-finite
+    sum pays for the element-wise test that tells the two apart, so the
+    answer is exact. (Element-wise on every step, ``isfinite`` and ``all``
+    per tensor, cost 19 ms of a 0.9 s CCNet demo step, the sums 4 ms:
+    ``benchmarks/step_profile.py``. A norm would square the terms and
+    overflow at 1.8e19.)
+    """
+    if not grads:
+        return True
+    total = paddle.add_n([g.sum() for g in grads])
+    if bool(paddle.isfinite(total).item()):
+        return True
+    return all(bool(paddle.isfinite(g).all().item()) for g in grads)
+
+
 class Trainer:
     """Runs ``max_iters`` iterations from ``start_iter`` with hooks.
 
@@ -58,9 +78,9 @@ class Trainer:
     changed one.
 
     Training stops at the first loss or gradient that is not finite (one
-    global-norm reduction per step), and between two steps when SIGINT or
-    SIGTERM arrives (:mod:`paddleseg.utils.signals`); the checkpoints already
-    written stay as they are.
+    sum of sums per step: :func:`gradients_finite`), and between two steps
+    when SIGINT or SIGTERM arrives (:mod:`paddleseg.utils.signals`); the
+    checkpoints already written stay as they are.
 
     Args:
         model (paddle.nn.Layer): The model being trained (possibly wrapped in
@@ -199,15 +219,12 @@ class Trainer:
 
     def _check_gradients(self, loss):
         """Stop at the first gradient that is not finite, before the update
-        spreads it into the weights (one reduction per parameter, one sync
-        per step; a dynamic loss scaler skips such steps itself, so it is not
-        checked then). Finite-ness, not a norm: a norm of large finite
-        gradients could overflow."""
+        spreads it into the weights (a dynamic loss scaler skips such steps
+        itself, so it is not checked then)."""
         if self.precision.scaler is not None:
             return
-        finite = [paddle.isfinite(p.grad).all()
-                  for p in self.raw_model.parameters() if p.grad is not None]
-        if finite and not bool(paddle.stack(finite).all().item()):
+        if not gradients_finite([p.grad for p in self.raw_model.parameters()
+                                 if p.grad is not None]):
             raise TrainingError(
                 'A gradient became non-finite at iteration {} (the loss was '
                 '{:.4g}); training stopped without saving. The last good '

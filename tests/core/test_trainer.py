@@ -10,7 +10,8 @@ import pytest
 
 from paddleseg.core import checkpointer
 from paddleseg.core.data import ResumableBatchSampler
-from paddleseg.core.trainer import TrainingError, compute_losses, train
+from paddleseg.core.trainer import (TrainingError, compute_losses,
+                                    gradients_finite, train)
 from paddleseg.utils.errors import CheckpointError, ConfigError
 
 NUM_CLASSES = 3
@@ -167,6 +168,42 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path):
         _run(tmp_path, iters=6, save_interval=2, loss=NaNAfter(3))
     assert 'became nan at iteration 4' in str(e.value)
     assert checkpointer.latest_checkpoint(str(tmp_path)).endswith('iter_2')
+
+
+def test_gradients_finite_is_exact():
+    grads = [paddle.ones([3, 4]), paddle.zeros([5])]
+    assert gradients_finite(grads) and gradients_finite([])
+    for bad in (float('nan'), float('inf'), -float('inf')):
+        broken = paddle.ones([3, 4])
+        broken[1, 2] = bad
+        assert not gradients_finite([grads[1], broken])
+    # Finite but summing beyond float32's range: the element-wise test
+    # behind the fast sum says finite.
+    huge = paddle.full([4], 3e38)
+    assert not bool(paddle.isfinite(huge.sum()).item())
+    assert gradients_finite([huge, -huge[:1]])
+    # +inf and -inf cancel to nan in a sum, never to a finite value.
+    assert not gradients_finite([paddle.to_tensor([float('inf'),
+                                                   -float('inf')])])
+
+
+def test_a_non_finite_gradient_stops_training(tmp_path):
+    class NaNGradient(paddle.autograd.PyLayer):
+        @staticmethod
+        def forward(ctx, x):
+            return x
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * float('nan')
+
+    class Poisoned(CE):
+        def __call__(self, logit, label):
+            return super().__call__(NaNGradient.apply(logit), label)
+
+    with pytest.raises(TrainingError, match='A gradient became non-finite '
+                       'at iteration 1 '):
+        _run(tmp_path, iters=2, loss=Poisoned())
 
 
 def test_losses_must_match_outputs():
