@@ -120,3 +120,57 @@ def native_op():
     path = native.load_native()
     assert path is not None, native.native_error()
     return path
+
+
+def _oom_kills():
+    """The kernel's OOM-kill count of this cgroup (v2, else v1), or None."""
+    for path in ('/sys/fs/cgroup/memory.events',
+                 '/sys/fs/cgroup/memory/memory.oom_control'):
+        try:
+            with open(path) as f:
+                for line in f:
+                    if line.startswith('oom_kill '):
+                        return int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+    return None
+
+
+def _available_mb():
+    try:
+        with open('/proc/meminfo') as f:
+            for line in f:
+                if line.startswith('MemAvailable:'):
+                    return int(line.split()[1]) // 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def pytest_testnodedown(node, error):
+    """pytest-xdist, in the controller: a worker that died says only "Not
+    properly terminated". Say how it ended (a signal: SIGSEGV prints its
+    own traceback, a silent SIGKILL is most often the kernel's OOM killer,
+    which the cgroup's count tells) and the memory left, so that a crash on
+    CI can be told apart from the next one."""
+    if not error:
+        return
+    import signal
+    popen = getattr(getattr(getattr(node, 'gateway', None), '_io', None),
+                    'popen', None)
+    try:
+        code = popen.wait(timeout=10) if popen is not None else None
+    except Exception:  # noqa: BLE001 - a diagnostic must not fail the run
+        code = None
+    how = 'an unknown status'
+    if code is not None and code < 0:
+        try:
+            how = 'signal {}'.format(signal.Signals(-code).name)
+        except ValueError:
+            how = 'signal {}'.format(-code)
+    elif code is not None:
+        how = 'exit status {}'.format(code)
+    print('\n[{}] the worker ended with {}; memory available now {} MB, '
+          'OOM kills in this cgroup so far: {}'.format(
+              getattr(node, 'gateway', None) and node.gateway.id, how,
+              _available_mb(), _oom_kills()), flush=True)

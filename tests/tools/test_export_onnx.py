@@ -5,6 +5,7 @@ error while the caller lives on; the comparison figures are exact."""
 
 import os
 import re
+import subprocess
 import sys
 
 import numpy as np
@@ -12,7 +13,7 @@ import paddle
 import pytest
 
 pytest.importorskip('paddle2onnx')
-onnxruntime = pytest.importorskip('onnxruntime')
+pytest.importorskip('onnxruntime')
 onnx = pytest.importorskip('onnx')  # installed with paddle2onnx
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
@@ -57,24 +58,44 @@ def tool_args(base, cfg, save_file, *extra):
             '--save_file', str(save_file), *extra]
 
 
-def test_ccnet_matches_paddle(ccnet, capsys):
+def _run_onnx_in_child(onnx_file, x, folder):
+    """onnxruntime's output for ``x``, from a child process."""
+    np.save(folder / 'x.npy', x)
+    code = ('import sys, numpy as np, onnxruntime as ort; '
+            's = ort.InferenceSession(sys.argv[1], providers=['
+            '"CPUExecutionProvider"]); x = np.load(sys.argv[2]); '
+            'np.save(sys.argv[3], s.run(None, {s.get_inputs()[0].name: x})'
+            '[0])')
+    proc = subprocess.run([sys.executable, '-c', code, str(onnx_file),
+                           str(folder / 'x.npy'), str(folder / 'y.npy')],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return np.load(folder / 'y.npy')
+
+
+def test_ccnet_matches_paddle(ccnet):
+    """The tool and onnxruntime run in child processes, as a user runs them:
+    a crash there fails this test with the child's status and output
+    instead of taking the test worker down (one did, once, silently)."""
     base, cfg, model = ccnet
     onnx_file = base / 'out' / 'ccnet.onnx'
-    export_onnx.main(tool_args(base, cfg, onnx_file, '--output_op', 'none',
-                               '--input_shape', '-1', '3', '-1', '-1',
-                               '--check_size', '64', '96'))
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'tools', 'export_onnx.py')] +
+        tool_args(base, cfg, onnx_file, '--output_op', 'none',
+                  '--input_shape', '-1', '3', '-1', '-1',
+                  '--check_size', '64', '96'),
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     line = re.search(r'ONNX check: relative error (\S+) \(limit 1e-04\) on '
-                     r'input \[1, 3, 64, 96\]', capsys.readouterr().out)
+                     r'input \[1, 3, 64, 96\]', proc.stdout)
     assert line and float(line.group(1)) <= 1e-4
     assert os.listdir(base / 'out') == ['ccnet.onnx']  # no temp file left
-    session = onnxruntime.InferenceSession(
-        str(onnx_file), providers=['CPUExecutionProvider'])
     ops = {node.op_type for node in onnx.load(str(onnx_file)).graph.node}
     assert {'MatMul', 'Softmax'} <= ops  # the attention, as plain ONNX ops
     # Sizes stay dynamic: another batch and size than the check's.
     x = np.random.default_rng(1).uniform(-1, 1, (2, 3, 48, 80)).astype(
         np.float32)
-    onnx_out = session.run(None, {session.get_inputs()[0].name: x})[0]
+    onnx_out = _run_onnx_in_child(onnx_file, x, base)
     with paddle.no_grad():
         eager = ExportedNet(model, 'none')(paddle.to_tensor(x)).numpy()
     assert onnx_out.shape == (2, 19, 48, 80)
