@@ -105,22 +105,36 @@ def _summary(times, short, long):
             'startup_s': statistics.median(starts), 'rounds_startup_s': starts}
 
 
+def _round_ratios(table, name):
+    """Each round's slope over ``name``'s in the same round: the runs of a
+    round are minutes apart, so a drift of the machine's speed over the
+    benchmark cancels in the ratio more than in the medians."""
+    base = table[name]['rounds_iter_s']
+    return {row: [a / b for a, b in zip(r['rounds_iter_s'], base)]
+            for row, r in table.items()}
+
+
 def _markdown(info, table, args):
     name = 'PaddleSeg 2.8' if 'PaddleSeg 2.8' in table else next(iter(table))
     base = table[name]['iter_s']
+    ratios = _round_ratios(table, name)
     lines = ['# Training: ours against PaddleSeg 2.8 on the same config\n',
              'CPU: {}, {} threads; `{}`; cost per iteration = slope between '
              '{}- and {}-iteration runs, median of {} interleaved rounds '
              '(each run a fresh process).\n'.format(
                  info['cpu'], args.threads, os.path.relpath(args.config, ROOT),
                  args.short, args.long, args.rounds),
-             '| trainer | s / iteration | vs {} | rounds (s / it) '
-             '| startup (s) |'.format(name), '|---|---|---|---|---|']
+             '| trainer | s / iteration | vs {0} | rounds (s / it) '
+             '| per round vs {0} (median) | startup (s) |'.format(name),
+             '|---|---|---|---|---|---|']
     for row, r in table.items():
-        lines.append('| {} | {:.3f} | {:.2f}x | {} | {:.1f} |'.format(
-            row, r['iter_s'], r['iter_s'] / base,
-            ', '.join('{:.3f}'.format(v) for v in r['rounds_iter_s']),
-            r['startup_s']))
+        lines.append('| {} | {:.3f} | {:.2f}x | {} | {} ({:.2f}x) | {:.1f} '
+                     '|'.format(
+                         row, r['iter_s'], r['iter_s'] / base,
+                         ', '.join('{:.3f}'.format(v)
+                                   for v in r['rounds_iter_s']),
+                         ', '.join('{:.2f}'.format(v) for v in ratios[row]),
+                         statistics.median(ratios[row]), r['startup_s']))
     return '\n'.join(lines) + '\n'
 
 
@@ -163,7 +177,10 @@ def main():
     write_results('train_vs_paddleseg', {
         'machine': info, 'config': os.path.relpath(args.config, ROOT),
         'threads': args.threads, 'short': args.short, 'long': args.long,
-        'rounds': args.rounds, 'table': table, 'times_s': {
+        'rounds': args.rounds, 'table': table,
+        'round_ratios': _round_ratios(table, 'PaddleSeg 2.8' if 'PaddleSeg 2.8'
+                                      in table else args.rows[0]),
+        'times_s': {
             row: {str(k): v for k, v in t.items()}
             for row, t in times.items()}},
         _markdown(info, table, args), args.out)
