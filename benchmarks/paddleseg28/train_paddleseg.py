@@ -51,43 +51,58 @@ def parse_args():
     p.add_argument('--cpu_threads', type=int, default=None,
                    help='If given: paddle.base.core.set_num_threads(N) '
                    '(not in tools/train.py; for matching thread counts).')
-    p.add_argument('--paddle_profiler', default=None, metavar='LO,HI,FILE',
+    p.add_argument('--paddle_profiler', default=None,
+                   metavar='LO,HI,FILE[,timer]',
                    help='Profile the loop\'s steps LO to HI - 1 (counted '
-                   'from the first call after iteration 1) with '
-                   'paddle.profiler and write its summary to FILE.')
+                   'from the first call, after iteration 1) with '
+                   'paddle.profiler and write its summary to FILE (with '
+                   ',timer: one line per step of its step timer).')
     return p.parse_args()
 
 
 def install_profiler(spec):
     """Replace PaddleSeg's per-iteration profiler call with a
-    paddle.profiler window whose summary (CPU, operator detail, ms) goes to
-    a file: the same summary our trainer's ProfilerHook writes."""
+    paddle.profiler window over its steps LO to HI - 1 (counted from its
+    first call, after iteration 1): ``LO,HI,FILE`` writes the summary (CPU,
+    operator detail, ms) our trainer's ProfilerHook writes, ``LO,HI,FILE,
+    timer`` one line per step with Paddle's step timer, as our hook's
+    ``timer_only=true`` does."""
     import contextlib
     import io
     import paddle.profiler as profiler
     from paddleseg.utils import train_profiler
-    lo, hi, path = spec.split(',', 2)
-    lo, hi = int(lo), int(hi)
+    lo, hi, path, *mode = spec.split(',')
+    lo, hi, timer_only = int(lo), int(hi), mode == ['timer']
     state = {'prof': None, 'steps': 0}
 
+    def summary(prof):
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            prof.summary(sorted_by=profiler.SortedKeys.CPUTotal,
+                         op_detail=True, thread_sep=False, time_unit='ms')
+        with open(path, 'w') as f:
+            f.write(buf.getvalue())
+
     def step(_options=None):
+        prof = state['prof']
         if state['steps'] == 0:
             state['prof'] = profiler.Profiler(
-                targets=[profiler.ProfilerTarget.CPU], scheduler=(lo, hi))
+                targets=[profiler.ProfilerTarget.CPU], scheduler=(lo, hi),
+                timer_only=timer_only)
             state['prof'].start()
-        elif state['prof'] is not None:
-            state['prof'].step()
+            open(path, 'w').close()
+        elif prof is not None:
+            prof.step()
+            if timer_only and lo <= state['steps'] - 1 < hi:
+                with open(path, 'a') as f:
+                    f.write('step {}: {}\n'.format(
+                        state['steps'] - 1, prof.step_info(unit='samples')))
         state['steps'] += 1
-        if state['prof'] is not None and state['steps'] > hi:
-            prof, state['prof'] = state['prof'], None
+        if prof is not None and state['steps'] > hi:
+            state['prof'] = None
             prof.stop()
-            buf = io.StringIO()
-            with contextlib.redirect_stdout(buf):
-                prof.summary(sorted_by=profiler.SortedKeys.CPUTotal,
-                             op_detail=True, thread_sep=False,
-                             time_unit='ms')
-            with open(path, 'w') as f:
-                f.write(buf.getvalue())
+            if not timer_only:
+                summary(prof)
 
     train_profiler.add_profiler_step = step
 
