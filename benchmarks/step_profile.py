@@ -36,9 +36,11 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from benchmarks.common import machine, write_results  # noqa: E402
+from benchmarks.common import (machine, median_time,  # noqa: E402
+                               write_results)
 from benchmarks.train_vs_paddleseg import (  # noqa: E402
-    CONFIG, HERE, _absolute_config, run_environment)
+    CONFIG, HERE, _absolute_config, add_paddleseg_args,
+    check_paddleseg_python, run_environment, trainer_args)
 
 PHASES = ('ProfileStep', 'Dataloader', 'Forward', 'Backward', 'Optimization',
           'Others')
@@ -49,11 +51,10 @@ def _profile_command(row, config, window, save_dir, threads,
                      paddleseg_python):
     """(argv, working directory) of one profiled run: ``window[1]`` + 1
     iterations, so that both trainers' windows close inside the run."""
+    from paddleseg.core.profiler import SUMMARY_FILE  # where our hook writes
     lo, hi = window
-    common = ['--config', config, '--iters', str(hi + 1), '--save_dir',
-              save_dir, '--log_iters', str(hi + 1), '--num_workers', '0',
-              '--seed', '0']
-    summary = os.path.join(save_dir, 'profiler_summary.txt')
+    common = trainer_args(config, hi + 1, save_dir)
+    summary = os.path.join(save_dir, SUMMARY_FILE)
     if row == 'PaddleSeg 2.8':
         return ([paddleseg_python, os.path.join(HERE, 'train_paddleseg.py')] +
                 common + ['--cpu_threads', str(threads), '--paddle_profiler',
@@ -142,15 +143,9 @@ def flops_and_rate(config):
         model(paddle.zeros(shape))
     n = 2048
     a, b = paddle.rand([n, n]), paddle.rand([n, n])
-    times = []
-    import time
-    for i in range(7):
-        start = time.perf_counter()
-        paddle.matmul(a, b).numpy()
-        if i >= 2:
-            times.append(time.perf_counter() - start)
-    times.sort()
-    return total[0], shape, 2 * n ** 3 / times[len(times) // 2] / 1e9
+    seconds = median_time(lambda: paddle.matmul(a, b).numpy(), repeat=5,
+                          warmup=2)
+    return total[0], shape, 2 * n ** 3 / seconds / 1e9
 
 
 def _markdown(info, args, phases, ops, arithmetic):
@@ -208,11 +203,7 @@ def main():
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--rows', nargs='+', default=['ours', 'PaddleSeg 2.8'],
                    choices=['ours', 'PaddleSeg 2.8'])
-    p.add_argument('--paddleseg_python', default=os.path.join(
-        os.environ.get('PSEG28_VENV', os.path.join(HERE, 'venv')), 'bin',
-        'python'))
-    p.add_argument('--out', default=None, help='Results folder (default '
-                   'benchmarks/results).')
+    add_paddleseg_args(p)
     p.add_argument('--arithmetic', action='store_true',
                    help=argparse.SUPPRESS)  # the child's mode
     args = p.parse_args()
@@ -221,11 +212,7 @@ def main():
         print(json.dumps({'forward_flops': flops, 'shape': shape,
                           'matmul_gflops': rate}))
         return
-    if 'PaddleSeg 2.8' in args.rows and not os.path.isfile(
-            args.paddleseg_python):
-        sys.exit('No PaddleSeg 2.8 environment at {}: run bash '
-                 'benchmarks/paddleseg28/setup.sh first (or pass '
-                 '--paddleseg_python).'.format(args.paddleseg_python))
+    check_paddleseg_python(args)
     env = run_environment(args.threads)
     steps = args.window[1] - args.window[0]
     texts = {}

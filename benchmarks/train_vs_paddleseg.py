@@ -62,25 +62,32 @@ def _absolute_config(config, folder):
     return path
 
 
-def _command(row, config, iters, save_dir, threads, paddleseg_python,
-             step_file):
-    """(argv, extra environment, working directory) of one run, which
-    writes the time of each of its steps after the first with Paddle's step
-    timer (a timestamp per step: the profiler's ``timer_only`` mode, which
-    traces nothing): PaddleSeg's to ``step_file``, ours to its
-    ``save_dir/profiler_summary.txt``."""
-    common = ['--config', config, '--iters', str(iters), '--save_dir',
-              save_dir, '--log_iters', str(iters), '--num_workers', '0',
-              '--seed', '0']
+def trainer_args(config, iters, save_dir):
+    """The flags both trainers' scripts take alike: no evaluation, no loader
+    workers, one log line, seed 0."""
+    return ['--config', config, '--iters', str(iters), '--save_dir',
+            save_dir, '--log_iters', str(iters), '--num_workers', '0',
+            '--seed', '0']
+
+
+def _command(row, config, iters, save_dir, threads, paddleseg_python):
+    """(argv, extra environment, working directory, step file) of one run,
+    which writes the time of each of its steps after the first to the step
+    file with Paddle's step timer (a timestamp per step: the profiler's
+    ``timer_only`` mode, which traces nothing)."""
+    common = trainer_args(config, iters, save_dir)
     if row == 'PaddleSeg 2.8':
+        step_file = os.path.join(save_dir, 'steps.txt')
         return ([paddleseg_python, os.path.join(HERE, 'train_paddleseg.py')] +
                 common + ['--cpu_threads', str(threads), '--paddle_profiler',
                           '0,{},{},timer'.format(iters - 1, step_file)], {},
-                tempfile.gettempdir())
+                tempfile.gettempdir(), step_file)
+    from paddleseg.core.profiler import SUMMARY_FILE  # where our hook writes
     env = {'PADDLESEG_CCA_BACKEND': 'native'} if 'native' in row else {}
     return ([sys.executable, os.path.join(ROOT, 'train.py')] + common +
             ['--profiler_options', 'batch_range=[1,{}];timer_only=true;'
-             'exit_on_finished=false'.format(iters)], env, ROOT)
+             'exit_on_finished=false'.format(iters)], env, ROOT,
+            os.path.join(save_dir, SUMMARY_FILE))
 
 
 def step_times(text):
@@ -102,9 +109,8 @@ def timed_run(row, config, iters, base_env, threads, paddleseg_python):
     """Seconds from start to exit of one training run, and the seconds of
     each of its steps after the first."""
     with tempfile.TemporaryDirectory() as save_dir:
-        step_file = os.path.join(save_dir, 'steps.txt')
-        argv, extra, cwd = _command(row, config, iters, save_dir, threads,
-                                    paddleseg_python, step_file)
+        argv, extra, cwd, step_file = _command(
+            row, config, iters, save_dir, threads, paddleseg_python)
         env = dict(base_env, **extra)
         start = time.perf_counter()
         proc = subprocess.run(argv, env=env, cwd=cwd, capture_output=True,
@@ -113,13 +119,14 @@ def timed_run(row, config, iters, base_env, threads, paddleseg_python):
         if proc.returncode != 0:
             raise RuntimeError('{} ({} iterations) failed:\n{}'.format(
                 row, iters, (proc.stdout + proc.stderr)[-3000:]))
-        for name in ('steps.txt', 'profiler_summary.txt'):  # ours: the
-            path = os.path.join(save_dir, name)  # hook writes the summary
-            if os.path.isfile(path) and os.path.getsize(path):
-                with open(path) as f:
-                    return seconds, step_times(f.read())
-    raise RuntimeError('{} ({} iterations) wrote no step times.'.format(
-        row, iters))
+        steps = []
+        if os.path.isfile(step_file):
+            with open(step_file) as f:
+                steps = step_times(f.read())
+    if not steps:
+        raise RuntimeError('{} ({} iterations) wrote no step times to '
+                           '{}.'.format(row, iters, step_file))
+    return seconds, steps
 
 
 def _summary(runs, short, long):
@@ -176,6 +183,26 @@ def _markdown(info, table, args):
     return '\n'.join(lines) + '\n'
 
 
+def add_paddleseg_args(parser):
+    """``--paddleseg_python`` (PaddleSeg 2.8's venv) and ``--out``, as the
+    benchmarks that run PaddleSeg's trainer take them."""
+    parser.add_argument('--paddleseg_python', default=os.path.join(
+        os.environ.get('PSEG28_VENV', os.path.join(HERE, 'venv')), 'bin',
+        'python'))
+    parser.add_argument('--out', default=None, help='Results folder '
+                        '(default benchmarks/results).')
+
+
+def check_paddleseg_python(args):
+    """Exit with what to run when a PaddleSeg row is asked for and its venv
+    is missing."""
+    if 'PaddleSeg 2.8' in args.rows and not os.path.isfile(
+            args.paddleseg_python):
+        sys.exit('No PaddleSeg 2.8 environment at {}: run bash '
+                 'benchmarks/paddleseg28/setup.sh first (or pass '
+                 '--paddleseg_python).'.format(args.paddleseg_python))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--config', default=CONFIG)
@@ -184,19 +211,11 @@ def main():
     p.add_argument('--long', type=int, default=40)
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--rows', nargs='+', default=list(ROWS), choices=ROWS)
-    p.add_argument('--paddleseg_python', default=os.path.join(
-        os.environ.get('PSEG28_VENV', os.path.join(HERE, 'venv')), 'bin',
-        'python'))
-    p.add_argument('--out', default=None, help='Results folder (default '
-                   'benchmarks/results).')
+    add_paddleseg_args(p)
     p.add_argument('--tag', default=None, help='Suffix of the result files '
                    '(train_vs_paddleseg_TAG.*), to keep several runs.')
     args = p.parse_args()
-    if 'PaddleSeg 2.8' in args.rows and not os.path.isfile(
-            args.paddleseg_python):
-        sys.exit('No PaddleSeg 2.8 environment at {}: run bash '
-                 'benchmarks/paddleseg28/setup.sh first (or pass '
-                 '--paddleseg_python).'.format(args.paddleseg_python))
+    check_paddleseg_python(args)
     base_env = run_environment(args.threads)
     with tempfile.TemporaryDirectory() as folder:
         config = _absolute_config(args.config, folder)

@@ -90,7 +90,8 @@ def install_profiler(spec):
                 targets=[profiler.ProfilerTarget.CPU], scheduler=(lo, hi),
                 timer_only=timer_only)
             state['prof'].start()
-            open(path, 'w').close()
+            if timer_only:  # lines are appended; the summary is written
+                open(path, 'w').close()  # whole, at the window's end
         elif prof is not None:
             prof.step()
             if timer_only and lo <= state['steps'] - 1 < hi:
