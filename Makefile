@@ -12,6 +12,7 @@ DEMO_OUT ?= output/demo
 # a worker that crashes ends the run naming its test (pytest-xdist hangs
 # after replacing a crashed worker under loadfile, pytest-xdist#784).
 TEST_WORKERS ?= 2
+ONEDNN_HEADERS ?= onednn-devel==2025.0.0
 
 .PHONY: install demo test clean
 
@@ -19,6 +20,9 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -e .
+	# oneDNN's headers for the training convolution (paddleseg/ops/onednn_conv.py);
+	# --no-deps: its runtime package would pull in a SYCL stack we do not use.
+	$(BIN)/python -m pip install --quiet --no-deps $(ONEDNN_HEADERS)
 	touch $@
 
 install: $(BIN)/.installed

@@ -31,7 +31,7 @@ setup(
     description='PaddleSeg-compatible semantic segmentation with a native '
     'criss-cross attention operator (CCNet).',
     packages=find_packages(include=['paddleseg', 'paddleseg.*']),
-    package_data={'paddleseg.ops': ['csrc/*', 'csrc/**/*']},
+    package_data={'paddleseg.ops': ['csrc/*', 'csrc/**/*', 'conv_csrc/*']},
     include_package_data=True,
     python_requires='>=3.9',
     install_requires=requirements(),

@@ -14,6 +14,7 @@ import time
 
 import paddle
 
+from paddleseg.ops.onednn_conv import use_onednn_convolutions
 from paddleseg.utils import logger, signals
 from paddleseg.utils.errors import ConfigError, StoppedBySignal, TrainingError
 from . import run_dir
@@ -313,6 +314,8 @@ def train(model, train_dataset, optimizer, losses, iters, batch_size, save_dir,
                         profiler_options=profiler_options)
     if to_static_training:
         model = to_static(model)
+    elif not on_gpu and precision == 'fp32':
+        use_onednn_convolutions(model)
     if world_size > 1:
         if on_gpu:
             model = paddle.nn.SyncBatchNorm.convert_sync_batchnorm(model)

@@ -87,24 +87,34 @@ def _cpu_fingerprint():
         return platform.processor()
 
 
-def build_key():
-    """Hex digest naming the build folder of the current sources and setup."""
+def _digest(folder, parts):
+    """Hex digest of the sources in ``folder`` and the build's ``parts``."""
     h = hashlib.sha256()
-    for name in sorted(os.listdir(CSRC)):
-        with open(os.path.join(CSRC, name), 'rb') as f:
+    for name in sorted(os.listdir(folder)):
+        with open(os.path.join(folder, name), 'rb') as f:
             h.update(name.encode() + b'\0' + f.read())
-    for part in (_cxx_flags(), _cuda_flags() if _with_cuda() else [],
-                 paddle.__version__, sys.version, _cpu_fingerprint()):
+    for part in parts:
         h.update(repr(part).encode())
     return h.hexdigest()[:16]
 
 
-def build_directory():
-    """Folder of the library for the current sources (may not exist yet)."""
+def build_key():
+    """Hex digest naming the build folder of the current sources and setup."""
+    return _digest(CSRC, (_cxx_flags(),
+                          _cuda_flags() if _with_cuda() else [],
+                          paddle.__version__, sys.version, _cpu_fingerprint()))
+
+
+def extension_root():
+    """Where the native libraries are cached."""
     # cpp_extension is imported only when needed: it pulls in setuptools.
     from paddle.utils.cpp_extension import get_build_directory
-    root = os.environ.get('PADDLESEG_EXTENSION_DIR') or get_build_directory()
-    return os.path.join(root, 'paddleseg_cca_' + build_key())
+    return os.environ.get('PADDLESEG_EXTENSION_DIR') or get_build_directory()
+
+
+def build_directory():
+    """Folder of the library for the current sources (may not exist yet)."""
+    return os.path.join(extension_root(), 'paddleseg_cca_' + build_key())
 
 
 def library_path():
@@ -137,25 +147,33 @@ def _captured_output():
 
 
 def _compile(directory):
-    """Compile into ``directory``; raise NativeBuildError with the log."""
-    from paddle.utils.cpp_extension import load
+    """Compile the criss-cross attention library into ``directory``."""
     sources = [os.path.join(CSRC, s) for s in CPU_SOURCES]
     if _with_cuda():
         sources += [os.path.join(CSRC, s) for s in CUDA_SOURCES]
+    compile_library(NAME, sources, directory, 'the criss-cross attention '
+                    'operator', extra_cxx_cflags=_cxx_flags(),
+                    extra_cuda_cflags=_cuda_flags(),
+                    extra_ldflags=['-fopenmp'])
+
+
+def compile_library(name, sources, directory, what, **options):
+    """``cpp_extension.load`` of ``sources`` into ``directory`` with its
+    output captured; raise NativeBuildError with the log on failure."""
+    from paddle.utils.cpp_extension import load
     os.makedirs(directory, exist_ok=True)  # load() needs it to exist
     with _captured_output() as read_log:
         try:
-            load(name=NAME, sources=sources, extra_cxx_cflags=_cxx_flags(),
-                 extra_cuda_cflags=_cuda_flags(), extra_ldflags=['-fopenmp'],
-                 build_directory=directory)
+            load(name=name, sources=sources, build_directory=directory,
+                 **options)
             error = None
         except Exception as e:  # Paddle raises several types here
             error = e
         log = read_log()
     if error is not None:
         raise NativeBuildError(
-            'Building the criss-cross attention operator in {} failed ({}); '
-            'the compiler said:\n{}'.format(directory, error, log[-6000:]))
+            'Building {} in {} failed ({}); the compiler said:\n{}'.format(
+                what, directory, error, log[-6000:]))
 
 
 def _lock(directory):
@@ -169,20 +187,26 @@ def _lock(directory):
 
 def build(verbose=False):
     """Compile the library if needed and return the path of the ``.so``."""
-    path = library_path()
+    return build_once(library_path(), _compile, 'the criss-cross attention '
+                      'operator', 'set PADDLESEG_CCA_BACKEND=reference to use '
+                      'the pure-Paddle path', verbose)
+
+
+def build_once(path, compile_into, what, alternative, verbose=False):
+    """``compile_into(folder)`` unless ``path`` exists, under a file lock so
+    that parallel processes build only once; return ``path``."""
     if os.path.exists(path):
         return path
     if compiler() is None:
         raise NativeBuildError(
             'No C++ compiler found (tried $CXX, c++ and g++); install g++ or '
-            'set PADDLESEG_CCA_BACKEND=reference to use the pure-Paddle path.')
+            '{}.'.format(alternative))
     directory = os.path.dirname(os.path.dirname(path))
     with _lock(directory):
         if not os.path.exists(path):
             if verbose:
-                logger.info('Compiling the criss-cross attention operator '
-                            'into %s (once)', directory)
-            _compile(directory)
+                logger.info('Compiling %s into %s (once)', what, directory)
+            compile_into(directory)
     return path
 
 
@@ -208,14 +232,14 @@ def load_native(verbose=False):
     return _state['module']
 
 
-def _register(path):
+def _register(path, what='the criss-cross attention operator'):
     from paddle.utils.cpp_extension import load_op_meta_info_and_register_op
     try:
         load_op_meta_info_and_register_op(path)
     except Exception as e:  # a truncated or foreign binary
         raise NativeBuildError(
-            'Loading the criss-cross attention operator {} failed ({}); '
-            'delete its folder to rebuild it.'.format(path, e)) from e
+            'Loading {} {} failed ({}); delete its folder to rebuild '
+            'it.'.format(what, path, e)) from e
 
 
 def native_error():
