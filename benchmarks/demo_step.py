@@ -51,11 +51,13 @@ def child(name, steps, crop=CROP, batch=None):
     from paddleseg.core.trainer import compute_losses
     from paddleseg.cvlibs.builder import SegBuilder
     from paddleseg.cvlibs.config import Config
+    from paddleseg.ops.onednn_conv import use_onednn_convolutions
     paddle.seed(0)
     cfg = Config(_config_path(name))
     builder = SegBuilder(cfg)
     model, losses, opt = builder.model, builder.loss, builder.optimizer
     model.train()
+    use_onednn_convolutions(model)  # as the trainer does on the CPU
     rng = np.random.RandomState(0)
     batch = batch or cfg.batch_size
     crop = tuple(crop)

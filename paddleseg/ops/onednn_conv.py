@@ -133,12 +133,20 @@ def _plain_padding(layer):
         isinstance(p, int) for p in padding) else None
 
 
-def supports_layer(layer):
-    """Whether ``layer`` is a Conv2D the operator computes."""
+def computes_layer(layer):
+    """Whether ``layer`` is a Conv2D the operator can compute."""
     return (type(layer) is nn.Conv2D and layer._groups == 1 and
             layer._data_format == 'NCHW' and
             layer.weight.dtype == paddle.float32 and
             _plain_padding(layer) is not None)
+
+
+def supports_layer(layer):
+    """Whether ``layer`` is routed through the operator: one it computes,
+    except 1x1 kernels, which Paddle's kernel already computes as one matrix
+    product without im2col (there the operator measured 0.5-0.9x,
+    ``benchmarks/conv_onednn.py``)."""
+    return computes_layer(layer) and list(layer._kernel_size) != [1, 1]
 
 
 def _forward(self, x):
