@@ -314,7 +314,7 @@ def train(model, train_dataset, optimizer, losses, iters, batch_size, save_dir,
                         profiler_options=profiler_options)
     if to_static_training:
         model = to_static(model)
-    elif not on_gpu and precision == 'fp32':
+    elif precision == 'fp32':  # CPU only: the function checks the device
         use_onednn_convolutions(model)
     if world_size > 1:
         if on_gpu:

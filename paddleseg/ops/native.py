@@ -87,7 +87,7 @@ def _cpu_fingerprint():
         return platform.processor()
 
 
-def _digest(folder, parts):
+def source_digest(folder, parts):
     """Hex digest of the sources in ``folder`` and the build's ``parts``."""
     h = hashlib.sha256()
     for name in sorted(os.listdir(folder)):
@@ -100,9 +100,10 @@ def _digest(folder, parts):
 
 def build_key():
     """Hex digest naming the build folder of the current sources and setup."""
-    return _digest(CSRC, (_cxx_flags(),
-                          _cuda_flags() if _with_cuda() else [],
-                          paddle.__version__, sys.version, _cpu_fingerprint()))
+    return source_digest(CSRC, (_cxx_flags(),
+                                _cuda_flags() if _with_cuda() else [],
+                                paddle.__version__, sys.version,
+                                _cpu_fingerprint()))
 
 
 def extension_root():
@@ -223,7 +224,7 @@ def load_native(verbose=False):
     _state['tried'] = True
     try:
         path = build(verbose=verbose)
-        _register(path)
+        register_library(path)
         _state['module'] = path
     except NativeBuildError as e:
         _state['error'] = e
@@ -232,7 +233,8 @@ def load_native(verbose=False):
     return _state['module']
 
 
-def _register(path, what='the criss-cross attention operator'):
+def register_library(path, what='the criss-cross attention operator'):
+    """Register the operators of the library at ``path`` with Paddle."""
     from paddle.utils.cpp_extension import load_op_meta_info_and_register_op
     try:
         load_op_meta_info_and_register_op(path)

@@ -33,6 +33,7 @@ import paddle.nn as nn
 
 from paddleseg.ops import native
 from paddleseg.utils import logger
+from paddleseg.utils.errors import ConfigError
 
 CSRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'conv_csrc')
 NAME = 'paddleseg_conv_ops'
@@ -64,8 +65,8 @@ def paddle_onednn():
 
 
 def library_path():
-    key = native._digest(CSRC, (paddle.__version__, sys.version,
-                                include_dir(), paddle_onednn()))
+    key = native.source_digest(CSRC, (paddle.__version__, sys.version,
+                                      include_dir(), paddle_onednn()))
     return os.path.join(native.extension_root(), 'paddleseg_conv_' + key,
                         NAME, NAME + '.so')
 
@@ -101,7 +102,7 @@ def load():
         try:
             path = native.build_once(library_path(), _compile, WHAT,
                                      'set PADDLESEG_CONV_BACKEND=paddle')
-            native._register(path, WHAT)
+            native.register_library(path, WHAT)
             _state['module'] = path
         except native.NativeBuildError as e:
             reason = str(e)
@@ -166,7 +167,6 @@ def use_onednn_convolutions(model, backend=None):
     place; parameters and state dict unchanged). Returns how many."""
     backend = backend or os.environ.get('PADDLESEG_CONV_BACKEND', 'auto')
     if backend not in BACKENDS:
-        from paddleseg.utils.errors import ConfigError
         raise ConfigError('PADDLESEG_CONV_BACKEND={!r} is not one of {}; '
                           'unset it or pick one.'.format(
                               backend, ', '.join(BACKENDS)))

@@ -136,6 +136,12 @@ memory to_format(const memory& user, const memory::desc& want,
   return out;
 }
 
+// Where a primitive writes a result of format ``want``: the plain ``user``
+// itself when the formats agree, else a scratch buffer for from_format.
+memory result_in(const memory::desc& want, const memory& user) {
+  return want == user.get_desc() ? user : memory(want, cpu_engine());
+}
+
 // Writes ``result`` into ``user`` (plain) unless it is ``user`` already.
 void from_format(memory& result, memory& user, dnnl::stream& s) {
   if (result.get_data_handle() == user.get_data_handle()) return;
@@ -174,9 +180,7 @@ std::vector<paddle::Tensor> ConvForward(const paddle::Tensor& x_in,
   memory out_user = plain(g.dst, out.data<float>());
   memory xs = to_format(x_user, p.fwd.src_desc(), s);
   memory ws = to_format(w_user, p.fwd.weights_desc(), s);
-  memory ys = p.fwd.dst_desc() == out_user.get_desc()
-                  ? out_user
-                  : memory(p.fwd.dst_desc(), cpu_engine());
+  memory ys = result_in(p.fwd.dst_desc(), out_user);
   p.fwd_prim.execute(s, {{DNNL_ARG_SRC, xs},
                          {DNNL_ARG_WEIGHTS, ws},
                          {DNNL_ARG_DST, ys}});
@@ -212,9 +216,7 @@ std::vector<paddle::Tensor> ConvBackward(const paddle::Tensor& x_in,
   // Input gradient.
   memory dys = to_format(dy_user, p.bwd_data.diff_dst_desc(), s);
   memory ws = to_format(w_user, p.bwd_data.weights_desc(), s);
-  memory dxs = p.bwd_data.diff_src_desc() == dx_user.get_desc()
-                   ? dx_user
-                   : memory(p.bwd_data.diff_src_desc(), cpu_engine());
+  memory dxs = result_in(p.bwd_data.diff_src_desc(), dx_user);
   p.bwd_data_prim.execute(s, {{DNNL_ARG_DIFF_DST, dys},
                               {DNNL_ARG_WEIGHTS, ws},
                               {DNNL_ARG_DIFF_SRC, dxs}});
@@ -225,9 +227,7 @@ std::vector<paddle::Tensor> ConvBackward(const paddle::Tensor& x_in,
                    ? dys
                    : to_format(dy_user, p.bwd_weights.diff_dst_desc(), s);
   memory xs = to_format(x_user, p.bwd_weights.src_desc(), s);
-  memory dws = p.bwd_weights.diff_weights_desc() == dw_user.get_desc()
-                   ? dw_user
-                   : memory(p.bwd_weights.diff_weights_desc(), cpu_engine());
+  memory dws = result_in(p.bwd_weights.diff_weights_desc(), dw_user);
   p.bwd_weights_prim.execute(s, {{DNNL_ARG_SRC, xs},
                                  {DNNL_ARG_DIFF_DST, dyw},
                                  {DNNL_ARG_DIFF_WEIGHTS, dws}});
